@@ -1,0 +1,53 @@
+"""joey: upload models, chain them into pipelines, serve them on Ray Serve.
+
+The public SDK is re-exported here lazily, so ``import joey`` imports no framework,
+no Ray and no database driver until a name is used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__all__ = [
+    "Client",
+    "DeploymentConfig",
+    "DeploymentConfigBuilder",
+    "DeploymentError",
+    "EntityNotFoundError",
+    "Framework",
+    "FrameworkNotInstalledError",
+    "InferenceError",
+    "InferenceTimeoutError",
+    "InvalidInputError",
+    "InvalidNameError",
+    "JoeyError",
+    "ModelConfigError",
+    "ModelError",
+    "ModelUploadError",
+    "OverCapacityError",
+    "PipelineConfigError",
+    "PipelineNotDeployedError",
+    "Settings",
+    "UnsupportedMediaTypeError",
+]
+
+_WHERE = {
+    "Client": "joey.platform.client",
+    "DeploymentConfig": "joey.autoscaling.config",
+    "DeploymentConfigBuilder": "joey.autoscaling.config",
+    "Framework": "joey.framework",
+    "Settings": "joey.config",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        return getattr(importlib.import_module(_WHERE[name]), name)
+    if name in __all__:
+        return getattr(importlib.import_module("joey.errors"), name)
+    raise AttributeError(f"module 'joey' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,13 @@
+"""Deployment configuration (Wallaroo's builder) and its mapping onto Ray Serve options."""
+
+from joey.autoscaling.config import DeploymentConfig, DeploymentConfigBuilder, SidekickConfig
+from joey.autoscaling.serve_options import ingress_options, memory_bytes, step_options
+
+__all__ = [
+    "DeploymentConfig",
+    "DeploymentConfigBuilder",
+    "SidekickConfig",
+    "ingress_options",
+    "memory_bytes",
+    "step_options",
+]

@@ -1,0 +1,82 @@
+"""Pure mapping of a ``DeploymentConfig`` onto each deployment's Serve options."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from joey.autoscaling.config import DeploymentConfig
+from joey.spec import ServeOptions
+
+DEFAULT_STEP_CPUS = 0.1
+"""A step without ``cpus()`` reserves a tenth of a CPU, so small machines fit several."""
+
+_UNITS = {
+    "": 1, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12,
+    "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40,
+}
+
+
+def memory_bytes(spec: str) -> int:
+    """A Kubernetes quantity (``512Mi``, ``1Gi``, ``1.5G``) in bytes."""
+    match = re.fullmatch(r"\s*([0-9.]+)\s*([kMGT]i?)?\s*", spec)
+    if not match:
+        raise ValueError(f"memory takes a quantity like '512Mi' or '1Gi', got {spec!r}")
+    return int(float(match.group(1)) * _UNITS[match.group(2) or ""])
+
+
+def _actor_options(cpus: float | None, gpus: int | None, memory: str | None, label: str | None,
+                   env: dict[str, str] | None = None) -> dict[str, Any]:
+    options: dict[str, Any] = {"num_cpus": DEFAULT_STEP_CPUS if cpus is None else cpus}
+    if gpus:
+        options["num_gpus"] = gpus
+    if memory:
+        options["memory"] = memory_bytes(memory)
+    if label:
+        options["resources"] = {label: 0.001}
+    if env:
+        options["runtime_env"] = {"env_vars": dict(env)}
+    return options
+
+
+def _autoscaling(config: DeploymentConfig) -> dict[str, Any] | None:
+    if config.autoscale_max is None:
+        return None
+    autoscaling: dict[str, Any] = {
+        "min_replicas": config.autoscale_min or 0,
+        "max_replicas": config.autoscale_max,
+        "initial_replicas": max(config.autoscale_min or 0, min(config.replicas, config.autoscale_max)),
+        "target_ongoing_requests": config.scale_up_queue_depth or 2,
+    }
+    if config.autoscaling_window_s is not None:
+        autoscaling["look_back_period_s"] = config.autoscaling_window_s
+    return autoscaling
+
+
+def step_options(config: DeploymentConfig, model_uid: str, native: bool) -> ServeOptions:
+    """Options of one model step: engine resources for native runtimes, sidekick ones otherwise."""
+    sidekick = config.sidekicks.get(model_uid)
+    if native or sidekick is None:
+        actor = _actor_options(config.cpus, config.gpus, config.memory, config.deployment_label)
+    else:
+        actor = _actor_options(sidekick.cpus, sidekick.gpus, sidekick.memory, config.deployment_label, sidekick.env)
+    return ServeOptions(
+        num_replicas=config.replicas,
+        autoscaling_config=_autoscaling(config),
+        ray_actor_options=actor,
+        max_ongoing_requests=config.max_ongoing_requests or 16,
+        max_queued_requests=-1 if config.max_queued_requests is None else config.max_queued_requests,
+    )
+
+
+def ingress_options(config: DeploymentConfig) -> ServeOptions:
+    """The ingress composes and answers; it reserves only what ``lb_*`` asks for."""
+    actor: dict[str, Any] = {"num_cpus": config.lb_cpus or 0}
+    if config.lb_memory:
+        actor["memory"] = memory_bytes(config.lb_memory)
+    return ServeOptions(
+        num_replicas=1,
+        ray_actor_options=actor,
+        max_ongoing_requests=256,
+        max_queued_requests=-1,
+    )

@@ -1,0 +1,79 @@
+"""Run, inspect and delete one Serve application per deployed pipeline."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from ray import serve
+from ray.serve.handle import DeploymentHandle
+
+from joey.deployments.app import build_app
+from joey.errors import DeploymentError
+from joey.spec import DeploymentSpec
+
+# Serve's application states -> the status strings of the contract
+_STATUS = {
+    "RUNNING": "Running",
+    "DEPLOYING": "Starting",
+    "NOT_STARTED": "Starting",
+    "DEPLOY_FAILED": "Error",
+    "UNHEALTHY": "Error",
+    "DELETING": "Unavailable",
+}
+
+
+@dataclass(frozen=True)
+class AppState:
+    """A Serve application's state in the contract's words."""
+
+    status: str
+    message: str = ""
+    deployments: list[dict[str, Any]] = field(default_factory=list)
+
+
+def app_state(name: str) -> AppState:
+    """``Unavailable`` when no such application runs."""
+    overview = serve.status().applications.get(name)
+    if overview is None:
+        return AppState("Unavailable")
+    deployments = [
+        {
+            "name": deployment_name,
+            "status": str(getattr(d.status, "value", d.status)),
+            "replicas": {str(k): int(v) for k, v in d.replica_states.items()},
+            "message": d.message,
+        }
+        for deployment_name, d in overview.deployments.items()
+    ]
+    status = _STATUS.get(str(getattr(overview.status, "value", overview.status)), "Error")
+    return AppState(status, overview.message, deployments)
+
+
+def run_app(spec: DeploymentSpec, wait: bool, timeout_s: float) -> AppState:
+    """Deploy (or update in place) the pipeline's application; optionally wait until it serves."""
+    serve._run(build_app(spec), _blocking=False, name=spec.app_name, route_prefix=spec.route_prefix)
+    if not wait:
+        return app_state(spec.app_name)
+    deadline = time.monotonic() + timeout_s
+    while True:
+        state = app_state(spec.app_name)
+        if state.status == "Running":
+            return state
+        if state.status == "Error":
+            details = "; ".join(d["message"] for d in state.deployments if d["message"])
+            raise DeploymentError(spec.pipeline, details or state.message)
+        if time.monotonic() > deadline:
+            raise DeploymentError(spec.pipeline, f"not running after {timeout_s:.0f}s: {state.message}")
+        time.sleep(0.1)
+
+
+def delete_app(name: str) -> None:
+    """Delete the application and wait until its replicas are gone."""
+    if name in serve.status().applications:
+        serve.delete(name, _blocking=True)
+
+
+def app_handle(name: str) -> DeploymentHandle:
+    return serve.get_app_handle(name)

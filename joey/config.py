@@ -1,0 +1,50 @@
+"""Every setting joey reads, in one place.
+
+Built once at an entry point (``Client``, the CLI, a benchmark) and passed down;
+nothing else in joey reads the environment, and nothing happens at import time.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """joey's settings, from ``JOEY_*`` environment variables or keyword arguments."""
+
+    model_config = SettingsConfigDict(env_prefix="JOEY_", frozen=True, extra="forbid")
+
+    home: Path = Field(default_factory=lambda: Path.home() / ".joey")
+    """Root of the embedded store: SQLite file, artifacts, step caches."""
+    database_url: str | None = None
+    """SQLAlchemy URL of the store; default is ``sqlite:///{home}/joey.db``."""
+    artifacts_uri: str | None = None
+    """fsspec URI of the content-addressed artifact store; default ``{home}/artifacts``."""
+    ray_address: str | None = None
+    """Ray to connect to (``auto``, ``ray://host:port``); default starts a local Ray."""
+    http_host: str = "127.0.0.1"
+    """Address the Serve HTTP proxy binds to."""
+    http_port: int = 8000
+    """Port of the Serve HTTP proxy."""
+    ray_num_cpus: int | None = None
+    """CPUs a locally started Ray advertises; default: what the machine has."""
+    deploy_timeout_s: float = 120.0
+    """How long ``deploy(wait_for_status=True)`` waits for every replica."""
+    request_timeout_s: float = 15.0
+    """Default SDK inference timeout, as Wallaroo's."""
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.home / 'joey.db'}"
+
+    @property
+    def resolved_artifacts_uri(self) -> str:
+        return self.artifacts_uri or str(self.home / "artifacts")
+
+    @property
+    def cache_dir(self) -> Path:
+        """Where replicas on this machine keep fetched artifacts."""
+        return self.home / "cache"

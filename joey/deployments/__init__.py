@@ -1,0 +1,1 @@
+"""The data plane: Ray Serve deployments built from a ``DeploymentSpec``."""

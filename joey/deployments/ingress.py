@@ -1,0 +1,82 @@
+"""``PipelineIngress``: the FastAPI ingress of one deployed pipeline.
+
+HTTP bodies (pandas-records JSON or Arrow IPC) and handle calls (a ``pa.Table``)
+run through the same ``PipelineRunner``; every failure answers the contract's
+JSON error body with its status.
+
+No ``from __future__ import annotations`` here: FastAPI reads the route signatures.
+"""
+
+
+import logging
+
+import orjson
+import pyarrow as pa
+from fastapi import FastAPI, Request, Response
+from ray import serve
+
+from joey.deployments.failures import as_joey_error
+from joey.deployments.runner import PipelineRunner
+from joey.errors import JoeyError, OverCapacityError
+from joey.spec import DeploymentSpec
+from joey.tables import DatasetFilter, answer_kind, media_kind, read_body, shape, write_body
+
+logger = logging.getLogger(__name__)
+
+http_app = FastAPI(title="joey pipeline", docs_url=None, redoc_url=None)
+
+
+def _error_response(error: JoeyError) -> Response:
+    headers = {}
+    if isinstance(error, OverCapacityError):
+        headers["Retry-After"] = str(error.retry_after_s)
+    return Response(
+        orjson.dumps(error.to_body()), status_code=error.status,
+        media_type="application/json", headers=headers,
+    )
+
+
+@serve.ingress(http_app)
+class PipelineIngress:
+    """Composes the pipeline's step deployments; answers HTTP and handle calls."""
+
+    def __init__(self, spec_json: str, *steps: object) -> None:
+        self._spec = DeploymentSpec.from_json(spec_json)
+        context = serve.get_replica_context()
+        partition = f"{context.app_name}#{context.replica_id.unique_id}"
+        self._runner = PipelineRunner(self._spec, steps, partition)
+
+    @http_app.post("/")
+    async def http_infer(self, request: Request) -> Response:
+        """POST a body; answer nested by default, flat with ``dataset.separator``."""
+        try:
+            kind = media_kind(request.headers.get("content-type"))
+            answer = answer_kind(request.headers.get("accept"), kind)
+            table = read_body(await request.body(), kind)
+            params = request.query_params
+            wanted = DatasetFilter(
+                include=tuple(params.getlist("dataset[]") + params.getlist("dataset")) or ("*",),
+                exclude=tuple(params.getlist("dataset.exclude[]") + params.getlist("dataset.exclude")),
+            )
+            flat = await self._runner.run(table, wanted)
+            body, content_type = write_body(shape(flat, params.get("dataset.separator")), answer)
+            return Response(body, media_type=content_type)
+        except Exception as exc:  # every failure is answered, never raised to the proxy
+            error = as_joey_error(exc)
+            if error.status >= 500:
+                logger.warning("inference failed: %s", error)
+            return _error_response(error)
+
+    async def infer(
+        self,
+        table: pa.Table,
+        dataset: list[str] | None = None,
+        dataset_exclude: list[str] | None = None,
+        dataset_separator: str | None = ".",
+    ) -> pa.Table:
+        """Handle entry: a ``pa.Table`` in, the flat result table out (SDK defaults)."""
+        try:
+            flat = await self._runner.run(table, DatasetFilter.for_sdk(dataset, dataset_exclude))
+        except Exception as exc:
+            raise as_joey_error(exc) from None
+        return shape(flat, dataset_separator)

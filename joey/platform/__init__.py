@@ -1,0 +1,1 @@
+"""The control plane: SDK objects, the store, the artifact store, deployment specs."""

@@ -1,0 +1,264 @@
+"""SDK ``Pipeline``: steps edited locally, saved as versions, deployed as one Serve app."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+from joey.autoscaling import DeploymentConfig
+from joey.errors import EntityNotFoundError, InferenceTimeoutError, JoeyError, PipelineNotDeployedError
+from joey.platform.context import Context
+from joey.platform.models import ModelVersion
+from joey.platform.spec_builder import build_spec
+from joey.platform.store import PipelineRow, PipelineVersionRow, WorkspaceRow
+from joey.tables import read_body
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+def _model_step(model: ModelVersion) -> dict[str, Any]:
+    return {"ModelInference": {"models": [{"name": model.name(), "version": model.version(), "sha": model.sha()}]}}
+
+
+class PipelineVersion:
+    """One saved definition of a pipeline."""
+
+    def __init__(self, pipeline: Pipeline, row: PipelineVersionRow) -> None:
+        self._pipeline = pipeline
+        self._row = row
+
+    def id(self) -> int:
+        return self._row.id
+
+    def name(self) -> str:
+        """The version's UUID (Wallaroo's ``PipelineVersion.name()``)."""
+        return self._row.version
+
+    def create_time(self) -> datetime:
+        return self._row.created_at
+
+    def definition(self) -> dict[str, Any]:
+        return {"steps": list(self._row.definition)}
+
+    def pipeline(self) -> Pipeline:
+        return self._pipeline
+
+    def __repr__(self) -> str:
+        return repr({"name": self.name(), "create_time": self.create_time(), "definition": self.definition()})
+
+
+class Pipeline:
+    """A named chain of steps in a workspace; ``deploy()`` makes it serve."""
+
+    def __init__(self, context: Context, workspace: WorkspaceRow, row: PipelineRow,
+                 version: PipelineVersionRow | None) -> None:
+        self._context = context
+        self._workspace = workspace
+        self._row = row
+        self._version = version
+        self._steps: list[dict[str, Any]] = list(version.definition) if version else []
+
+    # identity
+    def id(self) -> int:
+        return self._row.id
+
+    def name(self) -> str:
+        return self._row.name
+
+    def create_time(self) -> datetime:
+        return self._row.created_at
+
+    def last_update_time(self) -> datetime:
+        return self._row.updated_at
+
+    def workspace(self) -> Any:
+        from joey.platform.workspace import Workspace
+
+        return Workspace(self._context, self._workspace)
+
+    def app_name(self) -> str:
+        return f"{self._workspace.name}-{self._row.name}"
+
+    def definition(self) -> str:
+        import json
+
+        return json.dumps(self._steps)
+
+    def steps(self) -> list[dict[str, Any]]:
+        return [dict(s) for s in self._steps]
+
+    def versions(self) -> list[PipelineVersion]:
+        return [PipelineVersion(self, r) for r in self._context.store.list_pipeline_versions(self._row.id)]
+
+    # step editing, each returning the pipeline
+    def add_model_step(self, model_version: ModelVersion) -> Pipeline:
+        self._steps.append(_model_step(model_version))
+        return self
+
+    def replace_with_model_step(self, index: int, model_version: ModelVersion) -> Pipeline:
+        self._check_index(index)
+        self._steps[index] = _model_step(model_version)
+        return self
+
+    def remove_step(self, index: int) -> Pipeline:
+        self._check_index(index)
+        del self._steps[index]
+        return self
+
+    def clear(self) -> Pipeline:
+        self._steps = []
+        return self
+
+    def _check_index(self, index: int) -> None:
+        if not 0 <= index < len(self._steps):
+            raise IndexError(f"pipeline {self.name()!r} has {len(self._steps)} steps; no step {index}")
+
+    # lifecycle
+    def create_version(self) -> PipelineVersion:
+        """Save the current steps as a new version (kept local until now)."""
+        self._version = self._context.store.add_pipeline_version(self._row.id, list(self._steps))
+        return PipelineVersion(self, self._version)
+
+    def _current_version(self) -> PipelineVersionRow:
+        if self._version is None or list(self._version.definition) != self._steps:
+            self.create_version()
+        assert self._version is not None
+        return self._version
+
+    def deploy(self, pipeline_name: str | None = None, deployment_config: DeploymentConfig | None = None,
+               wait_for_status: bool = True) -> Pipeline:
+        """Save the steps if they changed, and (re)deploy; a running app is updated in place."""
+        version = self._current_version()
+        config = deployment_config or DeploymentConfig()
+        spec = build_spec(self._context, self._workspace.name, self._workspace.id, self.name(),
+                          version.version, list(version.definition), config)
+        store = self._context.store
+        previous = store.active_deployment(self._row.id)
+        if previous is not None:
+            store.end_deployment(previous.id)
+        deployment = store.record_deployment(self._row.id, version.id, config.model_dump(mode="json"),
+                                             spec.to_json(), "Starting")
+        self._context.ensure_serve()
+        from joey.cluster import run_app
+
+        try:
+            state = run_app(spec, wait=wait_for_status, timeout_s=self._context.settings.deploy_timeout_s)
+        except JoeyError:
+            store.set_deployment_status(deployment.id, "Error")
+            raise
+        store.set_deployment_status(deployment.id, state.status)
+        if wait_for_status:
+            print(f"Deployment of {self.name()} - ok")
+        else:
+            print(f"Deployment initiated for {self.name()}. Please check pipeline status.")
+        return self
+
+    def undeploy(self) -> Pipeline:
+        """Delete the Serve application; the pipeline and its versions stay."""
+        store = self._context.store
+        deployment = store.active_deployment(self._row.id)
+        self._context.ensure_serve()
+        from joey.cluster import delete_app
+
+        delete_app(self.app_name())
+        if deployment is not None:
+            store.end_deployment(deployment.id)
+        return self
+
+    def status(self) -> dict[str, Any]:
+        """``status`` is Starting, Running, Error or Unavailable, with each step's replicas."""
+        deployment = self._context.store.active_deployment(self._row.id)
+        if deployment is None:
+            return {"status": "Unavailable", "details": [], "deployments": []}
+        self._context.ensure_serve()
+        from joey.cluster import app_state
+
+        state = app_state(self.app_name())
+        details = [state.message] if state.message else []
+        return {"status": state.status, "details": details, "deployments": state.deployments}
+
+    def url(self) -> str:
+        settings = self._context.settings
+        return f"http://{settings.http_host}:{settings.http_port}/infer/{self._workspace.name}/{self.name()}"
+
+    # inference
+    def infer(self, tensor: pd.DataFrame | pa.Table, timeout: float | None = None,
+              dataset: list[str] | None = None, dataset_exclude: list[str] | None = None,
+              dataset_separator: str | None = None) -> pd.DataFrame | pa.Table:
+        """DataFrame in, DataFrame out; ``pa.Table`` in, ``pa.Table`` out (flat columns)."""
+        if isinstance(tensor, pa.Table):
+            table, as_frame = tensor, False
+        else:
+            import pandas as pd
+
+            if not isinstance(tensor, pd.DataFrame):
+                raise TypeError(f"infer takes a pandas DataFrame or a pyarrow Table, got {type(tensor).__name__}")
+            from joey.tables.frames import dataframe_to_table
+
+            table, as_frame = dataframe_to_table(tensor), True
+        if self._context.store.active_deployment(self._row.id) is None:
+            raise PipelineNotDeployedError(self.name())
+        result = self._call(table, timeout, dataset, dataset_exclude, dataset_separator or ".")
+        if as_frame:
+            from joey.tables.frames import table_to_dataframe
+
+            return table_to_dataframe(result)
+        return result
+
+    def _call(self, table: pa.Table, timeout: float | None, dataset: list[str] | None,
+              exclude: list[str] | None, separator: str) -> pa.Table:
+        self._context.ensure_serve()
+        from ray.exceptions import GetTimeoutError
+
+        from joey.cluster import app_handle
+        from joey.deployments.failures import as_joey_error
+
+        timeout_s = timeout if timeout is not None else self._context.settings.request_timeout_s
+        response = app_handle(self.app_name()).infer.remote(table, dataset, exclude, separator)
+        try:
+            return response.result(timeout_s=timeout_s)
+        except (TimeoutError, GetTimeoutError):
+            response.cancel()
+            raise InferenceTimeoutError(timeout_s) from None
+        except Exception as exc:
+            raise as_joey_error(exc) from None
+
+    def infer_from_file(self, filename: str | Path, data_format: str | None = None,
+                        timeout: float | None = None, dataset: list[str] | None = None,
+                        dataset_exclude: list[str] | None = None,
+                        dataset_separator: str | None = None) -> pd.DataFrame | pa.Table:
+        """``.arrow`` files infer as a Table; pandas-records ``.json`` as a DataFrame."""
+        path = Path(filename)
+        kind = data_format or ("arrow" if path.suffix == ".arrow" else "pandas-records" if path.suffix == ".json" else None)
+        if kind == "arrow":
+            tensor: Any = read_body(path.read_bytes(), "arrow")
+        elif kind == "pandas-records":
+            import pandas as pd
+
+            tensor = pd.read_json(path, orient="records")
+        else:
+            raise TypeError(f"infer_from_file reads .arrow or pandas-records .json files, not {path.name!r}")
+        return self.infer(tensor, timeout, dataset, dataset_exclude, dataset_separator)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name(), "create_time": self.create_time(), "definition": self.definition()}
+
+    def __repr__(self) -> str:
+        return repr(self.to_dict())
+
+
+def get_pipeline(context: Context, workspace: WorkspaceRow, name: str, version: str | None) -> Pipeline:
+    row = context.store.get_pipeline(workspace.id, name)
+    if row is None:
+        raise EntityNotFoundError("pipeline", name, "in this workspace")
+    version_row = context.store.get_pipeline_version(row.id, version)
+    if version is not None and version_row is None:
+        raise EntityNotFoundError("pipeline", name, f"with the version {version}")
+    return Pipeline(context, workspace, row, version_row)
+
+
+__all__ = ["Pipeline", "PipelineVersion", "get_pipeline"]

@@ -1,0 +1,74 @@
+"""A pipeline version's definition plus a DeploymentConfig -> the DeploymentSpec."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from joey.autoscaling import DeploymentConfig, ingress_options, step_options
+from joey.errors import EntityNotFoundError, PipelineConfigError
+from joey.platform.context import Context
+from joey.platform.store import ModelVersionRow
+from joey.spec import DeploymentSpec, ModelSpec, ModelStep, TensorField
+
+NATIVE_RUNTIMES = frozenset({"onnx", "tensorflow", "python"})
+
+
+def model_spec(row: ModelVersionRow) -> ModelSpec:
+    tensor_fields = row.config.get("tensor_fields")
+    return ModelSpec(
+        name=row.name,
+        version=row.version,
+        sha=row.sha,
+        framework=row.framework,
+        runtime=row.runtime,
+        artifact_uri=row.artifact_uri,
+        file_name=row.file_name,
+        inputs=tuple(TensorField.model_validate(f) for f in row.inputs),
+        outputs=tuple(TensorField.model_validate(f) for f in row.outputs),
+        tensor_fields=tuple(tensor_fields) if tensor_fields else None,
+    )
+
+
+def _check_chain(steps: list[ModelSpec]) -> None:
+    for before, after in zip(steps, steps[1:], strict=False):
+        produced = {f.name for f in before.outputs}
+        missing = [f.name for f in after.accepts if f.name not in produced]
+        if missing:
+            raise PipelineConfigError(
+                f"step {after.name!r} takes {missing} but step {before.name!r} outputs "
+                f"{sorted(produced)}; configure(tensor_fields=...) maps names onto its inputs"
+            )
+
+
+def build_spec(
+    context: Context,
+    workspace: str,
+    workspace_id: int,
+    pipeline: str,
+    pipeline_version: str,
+    definition: list[dict[str, Any]],
+    config: DeploymentConfig,
+) -> DeploymentSpec:
+    """Resolve every model of ``definition`` from the store and map ``config`` onto Serve."""
+    if not definition:
+        raise PipelineConfigError(f"pipeline {pipeline!r} has no steps; add_model_step() first")
+    steps: list[ModelStep] = []
+    for entry in definition:
+        (kind, body), = entry.items()
+        if kind != "ModelInference" or len(body["models"]) != 1:
+            raise PipelineConfigError(f"step {kind} is not supported yet")
+        ref = body["models"][0]
+        row = context.store.get_model_version(workspace_id, ref["name"], ref["version"])
+        if row is None:
+            raise EntityNotFoundError("model", ref["name"], f"with the version {ref['version']}")
+        options = step_options(config, f"{row.name}-{row.id}", row.runtime in NATIVE_RUNTIMES)
+        steps.append(ModelStep(model=model_spec(row), options=options))
+    _check_chain([s.model for s in steps])
+    return DeploymentSpec(
+        workspace=workspace,
+        pipeline=pipeline,
+        pipeline_version=pipeline_version,
+        steps=tuple(steps),
+        ingress_options=ingress_options(config),
+        cache_dir=str(context.settings.cache_dir),
+    )

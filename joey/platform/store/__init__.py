@@ -1,0 +1,22 @@
+"""The control plane's SQL store: ``Store`` and the frozen rows it returns."""
+
+from joey.platform.store.rows import (
+    DeploymentRow,
+    ModelRow,
+    ModelVersionRow,
+    PipelineRow,
+    PipelineVersionRow,
+    WorkspaceRow,
+)
+from joey.platform.store.store import RowNotFoundError, Store
+
+__all__ = [
+    "DeploymentRow",
+    "ModelRow",
+    "ModelVersionRow",
+    "PipelineRow",
+    "PipelineVersionRow",
+    "RowNotFoundError",
+    "Store",
+    "WorkspaceRow",
+]

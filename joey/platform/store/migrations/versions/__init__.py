@@ -1,0 +1,1 @@
+"""Hand-written schema migrations, applied in order by ``Store``."""

@@ -1,0 +1,92 @@
+"""Plain, frozen rows the store hands out.
+
+The store never returns ORM objects, so no caller holds a session, triggers a lazy
+load, or mutates the database by accident. Datetimes are timezone-aware UTC.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True)
+class WorkspaceRow:
+    """A workspace: the namespace of models and pipelines."""
+
+    id: int
+    name: str
+    created_at: datetime
+    archived: bool
+
+
+@dataclass(frozen=True)
+class ModelRow:
+    """A model name in a workspace, with how many versions it has."""
+
+    id: int
+    workspace_id: int
+    name: str
+    created_at: datetime
+    updated_at: datetime
+    version_count: int
+
+
+@dataclass(frozen=True)
+class ModelVersionRow:
+    """One uploaded artifact of a model: what it is, where it lives, how to run it."""
+
+    id: int
+    model_id: int
+    workspace_id: int
+    name: str
+    version: str
+    sha: str
+    file_name: str
+    framework: str
+    runtime: str
+    artifact_uri: str
+    inputs: list[dict[str, Any]]
+    outputs: list[dict[str, Any]]
+    config: dict[str, Any]
+    status: str
+    upload_log: list[str]
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class PipelineRow:
+    """A pipeline name in a workspace."""
+
+    id: int
+    workspace_id: int
+    name: str
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class PipelineVersionRow:
+    """One immutable step list of a pipeline."""
+
+    id: int
+    pipeline_id: int
+    version: str
+    definition: list[dict[str, Any]]
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class DeploymentRow:
+    """A pipeline version deployed with a config; ``ended_at`` is set on undeploy."""
+
+    id: int
+    pipeline_id: int
+    pipeline_version_id: int
+    config: dict[str, Any]
+    spec_json: str
+    status: str
+    created_at: datetime
+    ended_at: datetime | None

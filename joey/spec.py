@@ -1,0 +1,138 @@
+"""The deployment spec: the one contract between the control plane and the data plane.
+
+Frozen, JSON-serializable and self-contained: a replica needs nothing but its spec
+and the artifact store. Embedded runs, ``serve run`` and KubeRay's ``serveConfigV2``
+are all rendered from the same spec.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class TensorField(_Frozen):
+    """One named tensor of a model's signature; ``shape`` excludes the batch dimension.
+
+    ``dtype`` is a numpy dtype name (``float32``, ``int64``, ``bool``) or ``string``;
+    a ``None`` in ``shape`` is a dimension of any size.
+    """
+
+    name: str
+    dtype: str
+    shape: tuple[int | None, ...] = ()
+
+    def renamed(self, name: str) -> TensorField:
+        return self.model_copy(update={"name": name})
+
+    def describe(self) -> str:
+        """Human form used in error messages, e.g. ``float32[29]``."""
+        if not self.shape:
+            return self.dtype
+        dims = ",".join("?" if d is None else str(d) for d in self.shape)
+        return f"{self.dtype}[{dims}]"
+
+
+class ServeOptions(_Frozen):
+    """Options of one Ray Serve deployment, already mapped from a DeploymentConfig."""
+
+    num_replicas: int | None = 1
+    autoscaling_config: dict[str, Any] | None = None
+    ray_actor_options: dict[str, Any] = Field(default_factory=dict)
+    max_ongoing_requests: int = 16
+    max_queued_requests: int = -1
+    max_batch_size: int | None = None
+    batch_wait_timeout_s: float = 0.0
+
+    def deployment_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for ``Deployment.options``."""
+        kwargs: dict[str, Any] = {
+            "ray_actor_options": dict(self.ray_actor_options),
+            "max_ongoing_requests": self.max_ongoing_requests,
+            "max_queued_requests": self.max_queued_requests,
+        }
+        if self.autoscaling_config is not None:
+            kwargs["autoscaling_config"] = dict(self.autoscaling_config)
+        else:
+            kwargs["num_replicas"] = self.num_replicas
+        return kwargs
+
+
+class ModelSpec(_Frozen):
+    """Everything a replica needs to load and run one model version."""
+
+    name: str
+    version: str
+    sha: str
+    framework: str
+    runtime: str
+    artifact_uri: str
+    file_name: str
+    inputs: tuple[TensorField, ...]
+    outputs: tuple[TensorField, ...]
+    tensor_fields: tuple[str, ...] | None = None
+    runtime_config: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def accepts(self) -> tuple[TensorField, ...]:
+        """The fields this step takes from its caller, after ``tensor_fields`` renaming."""
+        if not self.tensor_fields:
+            return self.inputs
+        return tuple(
+            f.renamed(n) for f, n in zip(self.inputs, self.tensor_fields, strict=True)
+        )
+
+    @property
+    def rename(self) -> dict[str, str]:
+        """Caller column name -> model input name."""
+        return {a.name: f.name for a, f in zip(self.accepts, self.inputs, strict=True)}
+
+
+class ModelStep(_Frozen):
+    """Run one model version on every row."""
+
+    kind: Literal["model"] = "model"
+    model: ModelSpec
+    options: ServeOptions = Field(default_factory=ServeOptions)
+
+
+Step = Annotated[ModelStep, Field(discriminator="kind")]
+
+
+class DeploymentSpec(_Frozen):
+    """A deployed pipeline version, as the data plane sees it."""
+
+    workspace: str
+    pipeline: str
+    pipeline_version: str
+    steps: tuple[Step, ...]
+    ingress_options: ServeOptions = Field(
+        default_factory=lambda: ServeOptions(ray_actor_options={"num_cpus": 0})
+    )
+    cache_dir: str
+    """Local directory where replicas keep artifacts fetched by URI."""
+
+    @property
+    def app_name(self) -> str:
+        return f"{self.workspace}-{self.pipeline}"
+
+    @property
+    def route_prefix(self) -> str:
+        return f"/infer/{self.workspace}/{self.pipeline}"
+
+    @property
+    def input_fields(self) -> tuple[TensorField, ...]:
+        """What a request must carry: the first step's accepted fields."""
+        return self.steps[0].model.accepts
+
+    def to_json(self) -> str:
+        return self.model_dump_json()
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> DeploymentSpec:
+        return cls.model_validate_json(text)

@@ -1,0 +1,160 @@
+"""The result table: ``time``, ``in.*``, ``out.*``, ``anomaly.*``, ``metadata.*``.
+
+Built once, flat with ``.`` separators; then filtered by ``dataset``/``dataset.exclude``
+and shaped nested or flat. The SDK and the ingress call the same functions, so a
+result looks the same whichever way it came.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+GROUPS = ("time", "in", "out", "anomaly", "metadata")
+
+
+@dataclass(frozen=True)
+class Metadata:
+    """Per-request facts, reported under ``metadata.*`` when asked for."""
+
+    last_model: str
+    pipeline_version: str
+    elapsed_ns: Sequence[int]
+    dropped: Sequence[str]
+    partition: str
+
+
+@dataclass(frozen=True)
+class DatasetFilter:
+    """Which groups and fields to return (``dataset[]`` / ``dataset.exclude[]``)."""
+
+    include: tuple[str, ...] = ("*",)
+    exclude: tuple[str, ...] = ()
+
+    def wants(self, name: str) -> bool:
+        group = name.split(".", 1)[0]
+        if group in self.exclude or name in self.exclude:
+            return False
+        return "*" in self.include or group in self.include or name in self.include
+
+    @classmethod
+    def for_sdk(cls, dataset: Sequence[str] | None, exclude: Sequence[str] | None) -> DatasetFilter:
+        """The SDK's defaults: everything but ``metadata`` unless it is asked for."""
+        include = tuple(dataset or ("*",))
+        excluded = tuple(exclude or ())
+        if "metadata" not in include:
+            excluded += ("metadata",)
+        return cls(include, excluded)
+
+
+def _repeat(value: pa.Array, rows: int) -> pa.Array:
+    """A one-element array repeated ``rows`` times, in C++."""
+    return pc.take(value, pa.array(np.zeros(rows, dtype=np.int32)))
+
+
+def _non_null(name: str, column: pa.Array) -> pa.Field:
+    return pa.field(name, column.type, nullable=False)
+
+
+def assemble(
+    time_ms: int,
+    request: pa.Table,
+    outputs: Mapping[str, pa.Array],
+    anomalies: Mapping[str, pa.Array],
+    metadata: Metadata | None,
+    wanted: DatasetFilter,
+) -> pa.Table:
+    """The flat result table (``.`` separators) with only the wanted columns."""
+    rows = request.num_rows
+    fields: list[pa.Field] = []
+    columns: list[pa.Array | pa.ChunkedArray] = []
+
+    def add(field: pa.Field, column: pa.Array | pa.ChunkedArray) -> None:
+        if wanted.wants(field.name):
+            fields.append(field)
+            columns.append(column)
+
+    if wanted.wants("time"):
+        add(pa.field("time", pa.timestamp("ms"), nullable=False), _repeat(pa.array([time_ms], pa.timestamp("ms")), rows))
+    for name in request.column_names:
+        column = request.column(name)
+        if pa.types.is_fixed_size_list(column.type):
+            column = column.cast(pa.list_(column.type.value_field))
+        add(pa.field(f"in.{name}", column.type), column)
+    for name, column in outputs.items():
+        add(_non_null(f"out.{name}", column), column)
+    count = _anomaly_count(anomalies, rows)
+    add(_non_null("anomaly.count", count), count)
+    for name in sorted(anomalies):
+        add(_non_null(f"anomaly.{name}", anomalies[name]), anomalies[name])
+    if metadata is not None and wanted.wants("metadata"):
+        for name, column in _metadata_columns(metadata, rows).items():
+            add(_non_null(f"metadata.{name}", column), column)
+    return pa.Table.from_arrays(columns, schema=pa.schema(fields))
+
+
+def _anomaly_count(anomalies: Mapping[str, pa.Array], rows: int) -> pa.Array:
+    total = np.zeros(rows, dtype=np.uint32)
+    for flags in anomalies.values():
+        total += flags.to_numpy(zero_copy_only=False).astype(np.uint32)
+    return pa.array(total)
+
+
+def _metadata_columns(metadata: Metadata, rows: int) -> dict[str, pa.Array]:
+    return {
+        "last_model": _repeat(pa.array([metadata.last_model]), rows),
+        "pipeline_version": _repeat(pa.array([metadata.pipeline_version]), rows),
+        "elapsed": _repeat(pa.array([list(metadata.elapsed_ns)], pa.list_(pa.uint64())), rows),
+        "dropped": _repeat(pa.array([list(metadata.dropped)], pa.list_(pa.string())), rows),
+        "partition": _repeat(pa.array([metadata.partition]), rows),
+    }
+
+
+def shape(flat: pa.Table, separator: str | None) -> pa.Table:
+    """Flat with ``separator`` between group and field, or nested structs when None."""
+    if separator is not None:
+        if separator == ".":
+            return flat
+        return flat.rename_columns([n.replace(".", separator, 1) for n in flat.column_names])
+    groups: dict[str, list[int]] = {}
+    order: list[str] = []
+    for index, name in enumerate(flat.column_names):
+        group = name.split(".", 1)[0]
+        if group not in groups:
+            groups[group] = []
+            order.append(group)
+        groups[group].append(index)
+    fields: list[pa.Field] = []
+    columns: list[pa.Array] = []
+    for group in order:
+        indexes = groups[group]
+        if len(indexes) == 1 and "." not in flat.column_names[indexes[0]]:
+            fields.append(flat.schema.field(indexes[0]))
+            columns.append(flat.column(indexes[0]).combine_chunks())
+            continue
+        members = [flat.schema.field(i).with_name(flat.column_names[i].split(".", 1)[1]) for i in indexes]
+        arrays = [flat.column(i).combine_chunks() for i in indexes]
+        struct = pa.StructArray.from_arrays(arrays, fields=members)
+        fields.append(pa.field(group, struct.type, nullable=False))
+        columns.append(struct)
+    return pa.Table.from_arrays(columns, schema=pa.schema(fields))
+
+
+def sdk_column_order(names: Sequence[str]) -> list[str]:
+    """Wallaroo's pandas order: time, in.* and out.* sorted, then the rest by field name."""
+
+    def rank(name: str) -> tuple[int, str]:
+        group, _, rest = name.partition(".")
+        if name == "time":
+            return (0, "")
+        if group == "in":
+            return (1, rest)
+        if group == "out":
+            return (2, rest)
+        return (3, rest)
+
+    return sorted(names, key=rank)

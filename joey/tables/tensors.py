@@ -1,0 +1,118 @@
+"""Arrow columns <-> numpy tensors, vectorized: no per-row Python.
+
+Request columns become batch-first arrays (scalars 1-D, fixed-size or equal-length
+lists N-D) checked against the model's ``TensorField``; model outputs become list
+columns (``list<inner: T not null>``) or scalar columns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from joey.errors import InvalidInputError
+from joey.spec import TensorField
+
+InferenceData = dict[str, np.ndarray]
+
+
+def _is_list(t: pa.DataType) -> bool:
+    return bool(pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t))
+
+
+def _numeric(t: pa.DataType) -> bool:
+    return bool(pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t))
+
+
+def _stringlike(t: pa.DataType) -> bool:
+    return bool(pa.types.is_string(t) or pa.types.is_large_string(t))
+
+
+def column_to_tensor(column: pa.Array | pa.ChunkedArray, field: TensorField) -> np.ndarray:
+    """One request column as a batch-first array of ``field``'s dtype, or InvalidInputError."""
+    array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    expected = field.describe()
+    rows = len(array)
+    dims: list[int] = []
+    values: pa.Array = array
+    while _is_list(values.type):
+        if values.null_count:
+            raise InvalidInputError(field.name, f"{expected} with no nulls", f"{values.null_count} null values")
+        if pa.types.is_fixed_size_list(values.type):
+            size = values.type.list_size
+        else:
+            lengths = pc.list_value_length(values)
+            bounds = pc.min_max(lengths)
+            low, high = bounds["min"].as_py(), bounds["max"].as_py()
+            if low != high:
+                raise InvalidInputError(
+                    field.name, f"{expected} with equal lengths per row (not ragged)", f"lengths from {low} to {high}"
+                )
+            size = int(low or 0)
+        dims.append(size)
+        values = values.flatten()
+    if values.null_count:
+        raise InvalidInputError(field.name, f"{expected} with no nulls", f"{values.null_count} null values")
+    if len(dims) != len(field.shape):
+        raise InvalidInputError(field.name, expected, _describe_arrow(array.type, dims))
+    for want, got in zip(field.shape, dims, strict=True):
+        if want is not None and want != got:
+            raise InvalidInputError(field.name, expected, _describe_arrow(array.type, dims))
+    return _cast(values, field, array.type, dims).reshape((rows, *dims))
+
+
+def _describe_arrow(arrow_type: pa.DataType, dims: list[int]) -> str:
+    shape = f" of shape [{','.join(map(str, dims))}]" if dims else ""
+    return f"{arrow_type}{shape}"
+
+
+def _cast(values: pa.Array, field: TensorField, arrow_type: pa.DataType, dims: list[int]) -> np.ndarray:
+    if field.dtype == "string":
+        if not _stringlike(values.type):
+            raise InvalidInputError(field.name, field.describe(), _describe_arrow(arrow_type, dims))
+        return np.asarray(values.to_numpy(zero_copy_only=False), dtype=object)
+    if not _numeric(values.type):
+        raise InvalidInputError(field.name, field.describe(), _describe_arrow(arrow_type, dims))
+    source = values.to_numpy(zero_copy_only=False)
+    target = np.dtype(field.dtype)
+    if source.dtype == target:
+        return source
+    if target.kind in "iub" and source.dtype.kind == "f" and not np.all(np.mod(source, 1) == 0):
+        raise InvalidInputError(field.name, field.describe(), f"{_describe_arrow(arrow_type, dims)} with fractions")
+    return source.astype(target)
+
+
+def table_to_tensors(table: pa.Table, fields: Iterable[TensorField]) -> InferenceData:
+    """The columns a step needs, validated; extra columns are ignored (and echoed by the caller)."""
+    if table.num_rows == 0:
+        raise InvalidInputError(None, "at least one row", "an empty table")
+    data: InferenceData = {}
+    for field in fields:
+        if field.name not in table.column_names:
+            sent = ", ".join(table.column_names) or "no columns"
+            raise InvalidInputError(field.name, f"a column {field.name!r} of {field.describe()}", f"columns {sent}")
+        data[field.name] = column_to_tensor(table.column(field.name), field)
+    return data
+
+
+def tensor_to_column(array: np.ndarray) -> pa.Array:
+    """A batch-first array as an Arrow column: 1-D scalars, N-D nested non-null lists."""
+    if array.dtype == object or array.dtype.kind in "US":
+        flat = pa.array(array.reshape(-1), type=pa.string())
+    else:
+        flat = pa.array(np.ascontiguousarray(array).reshape(-1))
+    column = flat
+    for size in reversed(array.shape[1:]):
+        count = len(column) // size if size else array.shape[0]
+        offsets = pa.array(np.arange(count + 1, dtype=np.int32) * size, type=pa.int32())
+        list_type = pa.list_(pa.field("inner", column.type, nullable=False))
+        column = pa.ListArray.from_arrays(offsets, column, type=list_type)
+    return column
+
+
+def tensors_to_columns(data: Mapping[str, np.ndarray], names: Iterable[str]) -> dict[str, pa.Array]:
+    """Output tensors as Arrow columns, in ``names`` order."""
+    return {name: tensor_to_column(data[name]) for name in names}

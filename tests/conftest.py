@@ -1,0 +1,49 @@
+"""Shared fixtures: one real local Ray and Serve per session, cleaned after each test."""
+
+from __future__ import annotations
+
+import os
+
+# Before Ray is imported anywhere: a local Ray then uses 127.0.0.1 as its node address.
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from joey.config import Settings
+from support.waiting import free_port
+
+
+@pytest.fixture(scope="session")
+def ray_serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    """A local Ray with Serve's proxy on a free 127.0.0.1 port, shared by the session."""
+    from joey.cluster import ensure_serve
+
+    settings = Settings(home=tmp_path_factory.mktemp("ray-home"), http_port=free_port())
+    ensure_serve(settings)
+    yield settings
+    import ray
+    from ray import serve
+
+    serve.shutdown()
+    ray.shutdown()
+
+
+@pytest.fixture
+def settings(ray_serve: Settings, tmp_path: Path) -> Settings:
+    """Settings of a fresh JOEY_HOME using the session's Ray and Serve."""
+    return Settings(home=tmp_path / "joey-home", http_port=ray_serve.http_port)
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[object]:
+    """An embedded Client; every Serve application is deleted after the test."""
+    from ray import serve
+
+    from joey import Client
+
+    yield Client(settings=settings)
+    for name in list(serve.status().applications):
+        serve.delete(name)

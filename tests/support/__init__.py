@@ -1,0 +1,1 @@
+"""Helpers the test suite shares: tiny models built in the test, free ports, waiting."""
