@@ -9,6 +9,7 @@ No ``from __future__ import annotations`` here: FastAPI reads the route signatur
 
 
 import logging
+from typing import Any
 
 import orjson
 import pyarrow as pa
@@ -23,7 +24,20 @@ from joey.tables import DatasetFilter, answer_kind, media_kind, read_body, shape
 
 logger = logging.getLogger(__name__)
 
+class _PrefixIsRoot:
+    """Serve the pipeline URL itself (no trailing slash) as ``/``, without a 307 redirect."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope.get("root_path") and scope["path"] == scope["root_path"]:
+            scope = {**scope, "path": scope["path"] + "/", "raw_path": None}
+        await self.app(scope, receive, send)
+
+
 http_app = FastAPI(title="joey pipeline", docs_url=None, redoc_url=None)
+http_app.add_middleware(_PrefixIsRoot)
 
 
 def _error_response(error: JoeyError) -> Response:

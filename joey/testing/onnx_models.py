@@ -1,4 +1,4 @@
-"""Tiny ONNX models built with onnx.helper, so no test downloads anything."""
+"""Tiny ONNX models built with onnx.helper, so nothing downloads a model."""
 
 from __future__ import annotations
 
