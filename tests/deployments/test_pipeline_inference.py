@@ -1,0 +1,125 @@
+"""End to end on a real local Ray and Serve: SDK inference equals bare onnxruntime."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+from joey.testing.onnx_models import float64_linear, mlp, multi_io, run_onnx
+
+pytestmark = pytest.mark.ray
+
+ROWS = 10_000
+
+
+def _fixed(values: np.ndarray) -> pa.FixedSizeListArray:
+    return pa.FixedSizeListArray.from_arrays(pa.array(values.reshape(-1)), values.shape[1])
+
+
+@pytest.fixture
+def fraud_chain(client, tmp_path: Path):
+    """ccfraud-style MLP (29 floats in, 1 out) chained into a calibration MLP."""
+    first = mlp(tmp_path / "fraud.onnx", n_in=29, n_out=1, seed=11)
+    second = mlp(tmp_path / "calib.onnx", n_in=1, hidden=4, n_out=1, seed=12,
+                 input_name="score", output_name="probability")
+    fraud = client.upload_model("fraud", first).configure(tensor_fields=["tensor"])
+    calib = client.upload_model("calib", second).configure(tensor_fields=["dense_1"])
+    pipeline = client.build_pipeline("fraud-chain").add_model_step(fraud).add_model_step(calib)
+    pipeline.deploy()
+    x = np.random.default_rng(0).normal(size=(ROWS, 29)).astype(np.float32)
+    reference = run_onnx(second, {"score": run_onnx(first, {"dense_input": x})["dense_1"]})["probability"]
+    return pipeline, x, reference
+
+
+def test_dataframe_chain_equals_onnxruntime(fraud_chain) -> None:
+    pipeline, x, reference = fraud_chain
+    frame = pd.DataFrame({"tensor": list(x.astype(np.float64))})
+    result = pipeline.infer(frame)
+    assert isinstance(result, pd.DataFrame)
+    assert list(result.columns) == ["time", "in.tensor", "out.probability", "anomaly.count"]
+    assert str(result["time"].dtype) == "datetime64[ms]"
+    assert str(result["anomaly.count"].dtype) == "uint32"
+    assert len(result) == ROWS
+    assert isinstance(result["out.probability"].iloc[0], list)
+    got = np.array(result["out.probability"].tolist(), dtype=np.float32)
+    assert np.abs(got - reference).max() < 1e-6
+    # in.tensor echoes what was sent, at the precision it was sent
+    np.testing.assert_array_equal(np.array(result["in.tensor"].iloc[5]), x[5].astype(np.float64))
+
+
+def test_arrow_chain_equals_onnxruntime_with_contract_types(fraud_chain) -> None:
+    pipeline, x, reference = fraud_chain
+    result = pipeline.infer(pa.table({"tensor": _fixed(x)}))
+    assert isinstance(result, pa.Table)
+    assert result.schema.names == ["time", "in.tensor", "out.probability", "anomaly.count"]
+    assert result.schema.field("time").type == pa.timestamp("ms")
+    assert result.schema.field("in.tensor").type == pa.list_(pa.float32())
+    out = result.schema.field("out.probability")
+    assert out.type == pa.list_(pa.field("inner", pa.float32(), nullable=False))
+    assert not out.nullable
+    assert result.schema.field("anomaly.count").type == pa.uint32()
+    got = result.column("out.probability").combine_chunks().flatten().to_numpy().reshape(ROWS, 1)
+    assert np.abs(got - reference).max() < 1e-6
+    assert result.column("anomaly.count").to_pylist() == [0] * ROWS
+
+
+def test_ray_handle_answers_the_flat_table(fraud_chain) -> None:
+    from ray import serve
+
+    pipeline, x, reference = fraud_chain
+    handle = serve.get_app_handle("default-fraud-chain")
+    result = handle.infer.remote(pa.table({"tensor": _fixed(x[:100])})).result(timeout_s=30)
+    assert result.schema.names == ["time", "in.tensor", "out.probability", "anomaly.count"]
+    got = result.column("out.probability").combine_chunks().flatten().to_numpy()
+    np.testing.assert_allclose(got, reference[:100, 0], atol=1e-6)
+
+
+def test_metadata_when_asked(fraud_chain) -> None:
+    pipeline, x, _ = fraud_chain
+    result = pipeline.infer(pa.table({"tensor": _fixed(x[:3])}), dataset=["time", "out", "metadata"])
+    assert result.schema.names == [
+        "time", "out.probability", "metadata.last_model", "metadata.pipeline_version",
+        "metadata.elapsed", "metadata.dropped", "metadata.partition",
+    ]
+    row = result.slice(0, 1).to_pylist()[0]
+    assert '"model_name":"calib"' in row["metadata.last_model"]
+    assert row["metadata.pipeline_version"] == pipeline.versions()[0].name()
+    assert len(row["metadata.elapsed"]) == 3  # input handling + two steps
+    assert row["metadata.dropped"] == []
+    assert row["metadata.partition"].startswith("default-fraud-chain#")
+
+
+def test_multi_input_multi_output_model(client, tmp_path: Path) -> None:
+    path = multi_io(tmp_path / "multi.onnx")
+    model = client.upload_model("multi-io", path)
+    pipeline = client.build_pipeline("multi").add_model_step(model).deploy()
+    rng = np.random.default_rng(1)
+    a = rng.normal(size=(50, 10)).astype(np.float32)
+    b = rng.normal(size=(50, 5)).astype(np.float32)
+    result = pipeline.infer(pa.table({"input_1": _fixed(a), "input_2": _fixed(b)}))
+    assert result.schema.names == [
+        "time", "in.input_1", "in.input_2", "out.output_1", "out.output_2", "anomaly.count",
+    ]
+    expected = run_onnx(path, {"input_1": a, "input_2": b})
+    for name, width in (("output_1", 3), ("output_2", 2)):
+        column = result.column(f"out.{name}").combine_chunks()
+        assert column.type.value_type == pa.float32()
+        np.testing.assert_allclose(column.flatten().to_numpy().reshape(50, width), expected[name], atol=1e-6)
+
+
+def test_float64_model_keeps_double_precision(client, tmp_path: Path) -> None:
+    path = float64_linear(tmp_path / "linear64.onnx")
+    model = client.upload_model("linear64", path)
+    pipeline = client.build_pipeline("linear64").add_model_step(model).deploy()
+    x = np.random.default_rng(2).normal(size=(20, 3))
+    frame_result = pipeline.infer(pd.DataFrame({"double_input": list(x)}))
+    table_result = pipeline.infer(pa.table({"double_input": _fixed(x)}))
+    expected = run_onnx(path, {"double_input": x})["variable"]
+    column = table_result.column("out.variable").combine_chunks()
+    assert column.type.value_type == pa.float64()
+    np.testing.assert_array_equal(column.flatten().to_numpy().reshape(20, 1), expected)
+    np.testing.assert_array_equal(np.array(frame_result["out.variable"].tolist()), expected)
