@@ -280,5 +280,5 @@ def error_from_body(body: dict[str, Any]) -> JoeyError:
     # The rebuilt error keeps its class (so callers catch it) and the server's text.
     error = cls.__new__(cls)
     Exception.__init__(error, message)
-    error._text = message
+    error.__dict__["_text"] = message
     return error

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 
-class Framework(str, Enum):
+class Framework(StrEnum):
     """The framework of an uploaded model; the values are Wallaroo's strings."""
 
     ONNX = "onnx"

@@ -11,9 +11,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support.waiting import free_port
 
 from joey.config import Settings
-from support.waiting import free_port
 
 
 @pytest.fixture(scope="session")

@@ -38,9 +38,8 @@ def ensure_ray(settings: Settings) -> None:
 def ensure_serve(settings: Settings) -> None:
     """Ray, then Serve with its HTTP proxy on ``http_host:http_port`` (a no-op when running)."""
     ensure_ray(settings)
-    from ray import serve
-
     import ray
+    from ray import serve
 
     session = ray.get_runtime_context().get_node_id() + ray.get_runtime_context().gcs_address
     if session in _SERVE_STARTED:

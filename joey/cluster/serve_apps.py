@@ -7,10 +7,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ray import serve
+from ray.exceptions import GetTimeoutError
 from ray.serve.handle import DeploymentHandle
 
 from joey.deployments.app import build_app
-from joey.errors import DeploymentError
+from joey.deployments.failures import as_joey_error
+from joey.errors import DeploymentError, InferenceTimeoutError
 from joey.spec import DeploymentSpec
 
 # Serve's application states -> the status strings of the contract
@@ -77,3 +79,15 @@ def delete_app(name: str) -> None:
 
 def app_handle(name: str) -> DeploymentHandle:
     return serve.get_app_handle(name)
+
+
+def call_app(name: str, timeout_s: float, *args: Any) -> Any:
+    """``infer`` on the application's ingress; failures come back as joey errors."""
+    response = app_handle(name).infer.remote(*args)
+    try:
+        return response.result(timeout_s=timeout_s)
+    except (TimeoutError, GetTimeoutError):
+        response.cancel()
+        raise InferenceTimeoutError(timeout_s) from None
+    except Exception as exc:
+        raise as_joey_error(exc) from None

@@ -10,10 +10,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from ray import serve
 from ray.serve import Application
+from ray.serve.deployment import Deployment
 
 from joey.deployments.ingress import PipelineIngress
 from joey.deployments.step import StepDeployment
@@ -64,11 +65,11 @@ def plan_app(spec: DeploymentSpec) -> AppPlan:
 def build_app(spec: DeploymentSpec) -> Application:
     """The Serve application for ``spec``: one deployment per step and the ingress."""
     plan = plan_app(spec)
-    step_deployment = serve.deployment(StepDeployment)
+    step_deployment = cast(Deployment, serve.deployment(StepDeployment))
     bound = [
         step_deployment.options(name=p.name, **p.options).bind(*p.init_args) for p in plan.steps
     ]
-    ingress = serve.deployment(PipelineIngress)
+    ingress = cast(Deployment, serve.deployment(PipelineIngress))
     return ingress.options(name=plan.ingress.name, **plan.ingress.options).bind(
         *plan.ingress.init_args, *bound
     )

@@ -15,7 +15,14 @@ import orjson
 import pyarrow as pa
 
 from joey.spec import DeploymentSpec
-from joey.tables import DatasetFilter, InferenceData, Metadata, assemble, table_to_tensors, tensors_to_columns
+from joey.tables import (
+    DatasetFilter,
+    InferenceData,
+    Metadata,
+    assemble,
+    table_to_tensors,
+    tensors_to_columns,
+)
 
 
 class _Method(Protocol):

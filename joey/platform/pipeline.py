@@ -9,7 +9,11 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from joey.autoscaling import DeploymentConfig
-from joey.errors import EntityNotFoundError, InferenceTimeoutError, JoeyError, PipelineNotDeployedError
+from joey.errors import (
+    EntityNotFoundError,
+    JoeyError,
+    PipelineNotDeployedError,
+)
 from joey.platform.context import Context
 from joey.platform.models import ModelVersion
 from joey.platform.spec_builder import build_spec
@@ -212,20 +216,10 @@ class Pipeline:
     def _call(self, table: pa.Table, timeout: float | None, dataset: list[str] | None,
               exclude: list[str] | None, separator: str) -> pa.Table:
         self._context.ensure_serve()
-        from ray.exceptions import GetTimeoutError
-
-        from joey.cluster import app_handle
-        from joey.deployments.failures import as_joey_error
+        from joey.cluster import call_app
 
         timeout_s = timeout if timeout is not None else self._context.settings.request_timeout_s
-        response = app_handle(self.app_name()).infer.remote(table, dataset, exclude, separator)
-        try:
-            return response.result(timeout_s=timeout_s)
-        except (TimeoutError, GetTimeoutError):
-            response.cancel()
-            raise InferenceTimeoutError(timeout_s) from None
-        except Exception as exc:
-            raise as_joey_error(exc) from None
+        return call_app(self.app_name(), timeout_s, table, dataset, exclude, separator)
 
     def infer_from_file(self, filename: str | Path, data_format: str | None = None,
                         timeout: float | None = None, dataset: list[str] | None = None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 from joey.autoscaling import DeploymentConfig, ingress_options, step_options
@@ -30,7 +31,7 @@ def model_spec(row: ModelVersionRow) -> ModelSpec:
 
 
 def _check_chain(steps: list[ModelSpec]) -> None:
-    for before, after in zip(steps, steps[1:], strict=False):
+    for before, after in itertools.pairwise(steps):
         produced = {f.name for f in before.outputs}
         missing = [f.name for f in after.accepts if f.name not in produced]
         if missing:

@@ -9,10 +9,10 @@ import numpy as np
 import pyarrow as pa
 import pytest
 from ray import serve
+from support.waiting import wait_until
 
 from joey.errors import DeploymentError, PipelineConfigError, PipelineNotDeployedError
 from joey.testing.onnx_models import mlp, run_onnx
-from support.waiting import wait_until
 
 pytestmark = pytest.mark.ray
 

@@ -70,7 +70,7 @@ def test_arrow_chain_equals_onnxruntime_with_contract_types(fraud_chain) -> None
 def test_ray_handle_answers_the_flat_table(fraud_chain) -> None:
     from ray import serve
 
-    pipeline, x, reference = fraud_chain
+    _pipeline, x, reference = fraud_chain
     handle = serve.get_app_handle("default-fraud-chain")
     result = handle.infer.remote(pa.table({"tensor": _fixed(x[:100])})).result(timeout_s=30)
     assert result.schema.names == ["time", "in.tensor", "out.probability", "anomaly.count"]

@@ -77,11 +77,11 @@ def test_model_errors(offline: joey.Client, tmp_path: Path) -> None:
         offline.upload_model("missing", tmp_path / "missing.onnx")
     garbage = tmp_path / "garbage.onnx"
     garbage.write_bytes(b"not a model")
-    with pytest.raises(ModelUploadError, match="cannot load 'garbage.onnx'"):
+    with pytest.raises(ModelUploadError, match=r"cannot load 'garbage\.onnx'"):
         offline.upload_model("garbage", garbage)
     unknown = tmp_path / "model.bin"
     unknown.write_bytes(b"x")
-    with pytest.raises(ModelUploadError, match="Framework.ONNX"):
+    with pytest.raises(ModelUploadError, match=r"Framework\.ONNX"):
         offline.upload_model("unknown", unknown)
 
 
