@@ -14,6 +14,7 @@ __all__ = [
     "DeploymentConfig",
     "DeploymentConfigBuilder",
     "DeploymentError",
+    "DynamicBatchingConfig",
     "EntityNotFoundError",
     "Framework",
     "FrameworkNotInstalledError",
@@ -36,6 +37,7 @@ _WHERE = {
     "Client": "joey.platform.client",
     "DeploymentConfig": "joey.autoscaling.config",
     "DeploymentConfigBuilder": "joey.autoscaling.config",
+    "DynamicBatchingConfig": "joey.dynamic_batching_config",
     "Framework": "joey.framework",
     "Settings": "joey.config",
 }

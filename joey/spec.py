@@ -116,6 +116,8 @@ class DeploymentSpec(_Frozen):
     )
     cache_dir: str
     """Local directory where replicas keep artifacts fetched by URI."""
+    fused: bool = False
+    """Run every step inside the ingress replica (no hop between steps)."""
 
     @property
     def app_name(self) -> str:

@@ -46,6 +46,8 @@ class DeploymentConfig(BaseModel):
     """joey: requests one step replica works on at once."""
     max_queued_requests: int | None = None
     """joey: requests a step may queue before answering 503 (None: unbounded)."""
+    fuse_steps: bool = False
+    """joey: run a chain of native steps inside the ingress replica, saving a hop per step."""
 
 
 def _uid(model_version: Any) -> str:
@@ -157,6 +159,10 @@ class DeploymentConfigBuilder:
     def max_ongoing_requests(self, count: int) -> DeploymentConfigBuilder:
         """joey: requests one step replica works on at once."""
         return self._with(max_ongoing_requests=count)
+
+    def fuse_steps(self, enabled: bool = True) -> DeploymentConfigBuilder:
+        """joey: run every (native) step inside the ingress replica, with the engine resources."""
+        return self._with(fuse_steps=enabled)
 
     def build(self) -> DeploymentConfig:
         return self._config

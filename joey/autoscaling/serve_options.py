@@ -53,24 +53,49 @@ def _autoscaling(config: DeploymentConfig) -> dict[str, Any] | None:
     return autoscaling
 
 
-def step_options(config: DeploymentConfig, model_uid: str, native: bool) -> ServeOptions:
-    """Options of one model step: engine resources for native runtimes, sidekick ones otherwise."""
+def _batching(dynamic_batching: dict[str, Any] | None) -> tuple[int | None, float]:
+    """Wallaroo's DynamicBatchingConfig -> (Serve max_batch_size, batch_wait_timeout_s)."""
+    if not dynamic_batching:
+        return None, 0.0
+    size = dynamic_batching.get("batch_size_target") or dynamic_batching.get("batch_size_limit") or 1
+    delay_ms = dynamic_batching.get("max_batch_delay_ms") or 0
+    return int(size), float(delay_ms) / 1000.0
+
+
+def step_options(config: DeploymentConfig, model_uid: str, native: bool,
+                 dynamic_batching: dict[str, Any] | None = None) -> ServeOptions:
+    """Options of one model step: engine resources for native runtimes, sidekick ones otherwise.
+
+    With dynamic batching, a replica accepts enough concurrent requests to fill a batch.
+    """
     sidekick = config.sidekicks.get(model_uid)
     if native or sidekick is None:
         actor = _actor_options(config.cpus, config.gpus, config.memory, config.deployment_label)
     else:
         actor = _actor_options(sidekick.cpus, sidekick.gpus, sidekick.memory, config.deployment_label, sidekick.env)
+    max_batch_size, wait_s = _batching(dynamic_batching)
+    ongoing = config.max_ongoing_requests or 16
+    if max_batch_size is not None and config.max_ongoing_requests is None:
+        ongoing = max(ongoing, 2 * max_batch_size)
     return ServeOptions(
         num_replicas=config.replicas,
         autoscaling_config=_autoscaling(config),
         ray_actor_options=actor,
-        max_ongoing_requests=config.max_ongoing_requests or 16,
+        max_ongoing_requests=ongoing,
         max_queued_requests=-1 if config.max_queued_requests is None else config.max_queued_requests,
+        max_batch_size=max_batch_size,
+        batch_wait_timeout_s=wait_s,
     )
 
 
 def ingress_options(config: DeploymentConfig) -> ServeOptions:
-    """The ingress composes and answers; it reserves only what ``lb_*`` asks for."""
+    """The ingress composes and answers; it reserves only what ``lb_*`` asks for.
+
+    With ``fuse_steps`` it also runs the models, so it takes the engine's resources and replicas.
+    """
+    if config.fuse_steps:
+        fused = step_options(config, "", native=True)
+        return fused.model_copy(update={"max_ongoing_requests": max(fused.max_ongoing_requests, 64)})
     actor: dict[str, Any] = {"num_cpus": config.lb_cpus or 0}
     if config.lb_memory:
         actor["memory"] = memory_bytes(config.lb_memory)

@@ -50,9 +50,15 @@ def plan_app(spec: DeploymentSpec) -> AppPlan:
         DeploymentPlan(
             name=step_deployment_name(index, step.model.name),
             options=step.options.deployment_kwargs(),
-            init_args=(step.model.model_dump_json(), spec.cache_dir),
+            init_args=(
+                step.model.model_dump_json(),
+                spec.cache_dir,
+                step.options.max_batch_size,
+                step.options.batch_wait_timeout_s,
+            ),
         )
         for index, step in enumerate(spec.steps)
+        if not spec.fused
     )
     ingress = DeploymentPlan(
         name=INGRESS_NAME,

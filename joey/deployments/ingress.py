@@ -18,6 +18,7 @@ from ray import serve
 
 from joey.deployments.failures import as_joey_error
 from joey.deployments.runner import PipelineRunner
+from joey.deployments.step import local_steps
 from joey.errors import JoeyError, OverCapacityError
 from joey.spec import DeploymentSpec
 from joey.tables import DatasetFilter, answer_kind, media_kind, read_body, shape, write_body
@@ -58,6 +59,8 @@ class PipelineIngress:
         self._spec = DeploymentSpec.from_json(spec_json)
         context = serve.get_replica_context()
         partition = f"{context.app_name}#{context.replica_id.unique_id}"
+        if self._spec.fused:
+            steps = tuple(local_steps(self._spec))
         self._runner = PipelineRunner(self._spec, steps, partition)
 
     @http_app.post("/")

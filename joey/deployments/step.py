@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import numpy as np
+from ray import serve
 
 from joey.artifacts import fetch_artifact
 from joey.errors import JoeyError, ModelError
 from joey.runtimes import runtime_class
-from joey.spec import ModelSpec
+from joey.spec import DeploymentSpec, ModelSpec
 from joey.tables import InferenceData
 
 logger = logging.getLogger(__name__)
@@ -19,8 +22,13 @@ logger = logging.getLogger(__name__)
 class StepDeployment:
     """Runs one model version; input keys are the caller's names (``tensor_fields``)."""
 
-    def __init__(self, model_json: str, cache_dir: str) -> None:
+    def __init__(self, model_json: str, cache_dir: str, max_batch_size: int | None = None,
+                 batch_wait_timeout_s: float = 0.0) -> None:
         self._model = ModelSpec.model_validate_json(model_json)
+        self._batching = bool(max_batch_size and max_batch_size > 1)
+        if self._batching:
+            self._predict_batch.set_max_batch_size(max_batch_size)
+            self._predict_batch.set_batch_wait_timeout_s(batch_wait_timeout_s)
         artifact = fetch_artifact(self._model.artifact_uri, Path(cache_dir))
         cls = runtime_class(self._model.runtime)
         self._runtime = cls()
@@ -28,7 +36,26 @@ class StepDeployment:
         self._rename = self._model.rename
         logger.info("step %s %s loaded from %s", self._model.name, self._model.version, artifact)
 
-    def predict(self, data: InferenceData) -> InferenceData:
+    async def predict(self, data: InferenceData) -> InferenceData:
+        """Run the model on one request's rows, merged with concurrent ones when batching."""
+        if self._batching:
+            result: InferenceData = await self._predict_batch(data)
+            return result
+        return self._run(data)
+
+    @serve.batch(max_batch_size=1, batch_wait_timeout_s=0.0)
+    async def _predict_batch(self, requests: list[InferenceData]) -> list[InferenceData]:
+        """Dynamic batching: concatenate concurrent requests' rows, run once, split back."""
+        if len(requests) == 1:
+            return [await asyncio.to_thread(self._run, requests[0])]
+        sizes = [len(next(iter(r.values()))) for r in requests]
+        merged = {key: np.concatenate([r[key] for r in requests]) for key in requests[0]}
+        outputs = await asyncio.to_thread(self._run, merged)
+        bounds = np.cumsum(sizes)[:-1]
+        parts = {key: np.split(value, bounds) for key, value in outputs.items()}
+        return [{key: parts[key][i] for key in parts} for i in range(len(requests))]
+
+    def _run(self, data: InferenceData) -> InferenceData:
         """Run the model on one batch; a raising model or a bad output is a ModelError."""
         rows = len(next(iter(data.values()))) if data else 0
         feed = {model_name: data[caller] for caller, model_name in self._rename.items()}
@@ -58,3 +85,29 @@ class StepDeployment:
         runtime = getattr(self, "_runtime", None)
         if runtime is not None:
             runtime.close()
+
+
+class _LocalMethod:
+    """``.remote(data)`` on an in-process step, shaped like a handle method."""
+
+    def __init__(self, method: Callable[[InferenceData], Awaitable[InferenceData]]) -> None:
+        self._method = method
+
+    def remote(self, data: InferenceData) -> Awaitable[InferenceData]:
+        return self._method(data)
+
+
+class LocalStep:
+    """A step running inside the caller's replica (fused chains): no hop, same code."""
+
+    def __init__(self, step: StepDeployment) -> None:
+        self.predict = _LocalMethod(step.predict)
+
+
+def local_steps(spec: DeploymentSpec) -> Iterator[LocalStep]:
+    """Every step of ``spec`` loaded in this process."""
+    for step in spec.steps:
+        yield LocalStep(StepDeployment(
+            step.model.model_dump_json(), spec.cache_dir,
+            step.options.max_batch_size, step.options.batch_wait_timeout_s,
+        ))

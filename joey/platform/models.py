@@ -162,8 +162,16 @@ class ModelVersion:
         if filter_threshold is not None:
             config["filter_threshold"] = filter_threshold
         if dynamic_batching_config is not None:
+            from pydantic import ValidationError
+
+            from joey.dynamic_batching_config import DynamicBatchingConfig
+
             raw = dynamic_batching_config
-            config["dynamic_batching_config"] = raw if isinstance(raw, dict) else dict(vars(raw))
+            try:
+                batching = raw if isinstance(raw, DynamicBatchingConfig) else DynamicBatchingConfig.model_validate(raw)
+            except ValidationError as exc:
+                raise ModelConfigError(f"dynamic_batching_config: {exc}") from exc
+            config["dynamic_batching_config"] = batching.model_dump()
         self._row = self._context.store.update_model_version(self._row.id, config=config)
         return self
 

@@ -62,9 +62,14 @@ def build_spec(
         row = context.store.get_model_version(workspace_id, ref["name"], ref["version"])
         if row is None:
             raise EntityNotFoundError("model", ref["name"], f"with the version {ref['version']}")
-        options = step_options(config, f"{row.name}-{row.id}", row.runtime in NATIVE_RUNTIMES)
+        options = step_options(config, f"{row.name}-{row.id}", row.runtime in NATIVE_RUNTIMES,
+                               row.config.get("dynamic_batching_config"))
         steps.append(ModelStep(model=model_spec(row), options=options))
     _check_chain([s.model for s in steps])
+    if config.fuse_steps:
+        isolated = [s.model.name for s in steps if s.model.runtime not in NATIVE_RUNTIMES]
+        if isolated:
+            raise PipelineConfigError(f"fuse_steps runs native steps only; {isolated} are not native")
     return DeploymentSpec(
         workspace=workspace,
         pipeline=pipeline,
@@ -72,4 +77,5 @@ def build_spec(
         steps=tuple(steps),
         ingress_options=ingress_options(config),
         cache_dir=str(context.settings.cache_dir),
+        fused=config.fuse_steps,
     )

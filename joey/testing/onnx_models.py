@@ -31,19 +31,20 @@ def mlp(path: Path, n_in: int = 29, hidden: int = 16, n_out: int = 1, seed: int 
     b1 = rng.normal(0, 0.1, hidden).astype(np.float32)
     w2 = rng.normal(0, 0.5, (hidden, n_out)).astype(np.float32)
     b2 = rng.normal(0, 0.1, n_out).astype(np.float32)
+    # internal names carry a prefix so any input/output name the caller picks stays unique
     nodes = [
-        helper.make_node("MatMul", [input_name, "w1"], ["h0"]),
-        helper.make_node("Add", ["h0", "b1"], ["h1"]),
-        helper.make_node("Relu", ["h1"], ["h2"]),
-        helper.make_node("MatMul", ["h2", "w2"], ["o0"]),
-        helper.make_node("Add", ["o0", "b2"], ["o1"]),
-        helper.make_node("Sigmoid", ["o1"], [output_name]),
+        helper.make_node("MatMul", [input_name, "mlp_w1"], ["mlp_h0"]),
+        helper.make_node("Add", ["mlp_h0", "mlp_b1"], ["mlp_h1"]),
+        helper.make_node("Relu", ["mlp_h1"], ["mlp_h2"]),
+        helper.make_node("MatMul", ["mlp_h2", "mlp_w2"], ["mlp_o0"]),
+        helper.make_node("Add", ["mlp_o0", "mlp_b2"], ["mlp_o1"]),
+        helper.make_node("Sigmoid", ["mlp_o1"], [output_name]),
     ]
     graph = helper.make_graph(
         nodes, "mlp",
         [helper.make_tensor_value_info(input_name, TensorProto.FLOAT, ["N", n_in])],
         [helper.make_tensor_value_info(output_name, TensorProto.FLOAT, ["N", n_out])],
-        [_init("w1", w1), _init("b1", b1), _init("w2", w2), _init("b2", b2)],
+        [_init("mlp_w1", w1), _init("mlp_b1", b1), _init("mlp_w2", w2), _init("mlp_b2", b2)],
     )
     return _save(graph, path)
 

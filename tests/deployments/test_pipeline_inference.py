@@ -123,3 +123,51 @@ def test_float64_model_keeps_double_precision(client, tmp_path: Path) -> None:
     assert column.type.value_type == pa.float64()
     np.testing.assert_array_equal(column.flatten().to_numpy().reshape(20, 1), expected)
     np.testing.assert_array_equal(np.array(frame_result["out.variable"].tolist()), expected)
+
+
+def test_dynamic_batching_keeps_each_request_its_own_rows(client, tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from joey import DynamicBatchingConfig
+
+    path = mlp(tmp_path / "batched.onnx")
+    model = client.upload_model("batched", path).configure(
+        tensor_fields=["tensor"],
+        dynamic_batching_config=DynamicBatchingConfig(max_batch_delay_ms=20, batch_size_target=16),
+    )
+    assert model.config().dynamic_batching_config()["batch_size_target"] == 16
+    pipeline = client.build_pipeline("batched").add_model_step(model).deploy()
+    x = np.random.default_rng(9).normal(size=(48, 29)).astype(np.float32)
+    sizes = [1, 2, 3] * 8  # 24 concurrent requests of different sizes, 48 rows in all
+    starts = np.cumsum([0, *sizes[:-1]])
+    with ThreadPoolExecutor(max_workers=24) as pool:
+        results = list(pool.map(
+            lambda s: pipeline.infer(pa.table({"tensor": _fixed(x[s[0]:s[0] + s[1]])})),
+            zip(starts, sizes, strict=True),
+        ))
+    expected = run_onnx(path, {"dense_input": x})["dense_1"]
+    for start, size, result in zip(starts, sizes, results, strict=True):
+        assert result.num_rows == size
+        got = result.column("out.dense_1").combine_chunks().flatten().to_numpy().reshape(size, 1)
+        np.testing.assert_allclose(got, expected[start:start + size], atol=1e-6)
+
+
+def test_fused_chain_runs_in_the_ingress_and_answers_the_same(client, tmp_path: Path) -> None:
+    from ray import serve
+
+    from joey import DeploymentConfigBuilder
+
+    first = mlp(tmp_path / "f1.onnx", n_in=29, n_out=29, output_name="o1", seed=21)
+    second = mlp(tmp_path / "f2.onnx", n_in=29, n_out=1, input_name="i2", output_name="score", seed=22)
+    m1 = client.upload_model("fused-a", first).configure(tensor_fields=["tensor"])
+    m2 = client.upload_model("fused-b", second).configure(tensor_fields=["o1"])
+    config = DeploymentConfigBuilder().fuse_steps().build()
+    pipeline = client.build_pipeline("fused").add_model_step(m1).add_model_step(m2)
+    pipeline.deploy(deployment_config=config)
+    assert list(serve.status().applications["default-fused"].deployments) == ["ingress"]
+    x = np.random.default_rng(23).normal(size=(100, 29)).astype(np.float32)
+    result = pipeline.infer(pa.table({"tensor": _fixed(x)}), dataset=["out", "metadata"])
+    expected = run_onnx(second, {"i2": run_onnx(first, {"dense_input": x})["o1"]})["score"]
+    got = result.column("out.score").combine_chunks().flatten().to_numpy().reshape(100, 1)
+    np.testing.assert_allclose(got, expected, atol=1e-6)
+    assert len(result.column("metadata.elapsed")[0].as_py()) == 3
