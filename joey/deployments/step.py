@@ -27,8 +27,8 @@ class StepDeployment:
         self._model = ModelSpec.model_validate_json(model_json)
         self._batching = bool(max_batch_size and max_batch_size > 1)
         if self._batching:
-            self._predict_batch.set_max_batch_size(max_batch_size)
-            self._predict_batch.set_batch_wait_timeout_s(batch_wait_timeout_s)
+            self._predict_batch.set_max_batch_size(max_batch_size)  # type: ignore[attr-defined]
+            self._predict_batch.set_batch_wait_timeout_s(batch_wait_timeout_s)  # type: ignore[attr-defined]
         artifact = fetch_artifact(self._model.artifact_uri, Path(cache_dir))
         cls = runtime_class(self._model.runtime)
         self._runtime = cls()
