@@ -61,6 +61,10 @@ class JoeyError(Exception):
         text = self.__dict__.get("_text")
         return text if text is not None else self._format()
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Rebuild without calling __init__, so errors rebuilt from an HTTP body pickle too.
+        return (_rebuild, (type(self), self.args, dict(self.__dict__)))
+
     def to_body(self) -> dict[str, Any]:
         """The JSON error body of the HTTP contract."""
         return {
@@ -261,6 +265,13 @@ class PipelineNotDeployedError(JoeyError):
 
     def _format(self) -> str:
         return f"pipeline {self.args[0]!r} is not deployed: call deploy() first"
+
+
+def _rebuild(cls: type[JoeyError], args: tuple[Any, ...], state: dict[str, Any]) -> JoeyError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, *args)
+    error.__dict__.update(state)
+    return error
 
 
 def _public_classes() -> dict[str, type[JoeyError]]:

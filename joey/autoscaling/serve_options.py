@@ -19,7 +19,7 @@ _UNITS = {
 
 def memory_bytes(spec: str) -> int:
     """A Kubernetes quantity (``512Mi``, ``1Gi``, ``1.5G``) in bytes."""
-    match = re.fullmatch(r"\s*([0-9.]+)\s*([kMGT]i?)?\s*", spec)
+    match = re.fullmatch(r"\s*([0-9.]+)\s*(k|[KMGT]i|[MGT])?\s*", spec)
     if not match:
         raise ValueError(f"memory takes a quantity like '512Mi' or '1Gi', got {spec!r}")
     return int(float(match.group(1)) * _UNITS[match.group(2) or ""])

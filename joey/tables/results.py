@@ -36,10 +36,21 @@ class DatasetFilter:
     exclude: tuple[str, ...] = ()
 
     def wants(self, name: str) -> bool:
+        """A named field beats its group: ``anomaly.count`` stays when ``anomaly`` is excluded."""
         group = name.split(".", 1)[0]
-        if group in self.exclude or name in self.exclude:
+        if name in self.exclude:
             return False
-        return "*" in self.include or group in self.include or name in self.include
+        if name in self.include:
+            return True
+        if group in self.exclude:
+            return False
+        return "*" in self.include or group in self.include
+
+    def wants_group(self, group: str) -> bool:
+        """Whether any field of ``group`` may be wanted (to skip building it at all)."""
+        if any(i.split(".", 1)[0] == group for i in self.include if "." in i):
+            return True
+        return self.wants(group)
 
     @classmethod
     def for_sdk(cls, dataset: Sequence[str] | None, exclude: Sequence[str] | None) -> DatasetFilter:
@@ -91,7 +102,7 @@ def assemble(
     add(_non_null("anomaly.count", count), count)
     for name in sorted(anomalies):
         add(_non_null(f"anomaly.{name}", anomalies[name]), anomalies[name])
-    if metadata is not None and wanted.wants("metadata"):
+    if metadata is not None and wanted.wants_group("metadata"):
         for name, column in _metadata_columns(metadata, rows).items():
             add(_non_null(f"metadata.{name}", column), column)
     return pa.Table.from_arrays(columns, schema=pa.schema(fields))

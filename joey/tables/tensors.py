@@ -105,8 +105,9 @@ def tensor_to_column(array: np.ndarray) -> pa.Array:
     else:
         flat = pa.array(np.ascontiguousarray(array).reshape(-1))
     column = flat
-    for size in reversed(array.shape[1:]):
-        count = len(column) // size if size else array.shape[0]
+    for depth in range(array.ndim - 1, 0, -1):
+        size = array.shape[depth]
+        count = int(np.prod(array.shape[:depth]))
         offsets = pa.array(np.arange(count + 1, dtype=np.int32) * size, type=pa.int32())
         list_type = pa.list_(pa.field("inner", column.type, nullable=False))
         column = pa.ListArray.from_arrays(offsets, column, type=list_type)

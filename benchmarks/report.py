@@ -1,0 +1,386 @@
+"""Results -> ``<date>-<machine>.json``, markdown tables in ``benchmarks/README.md``, a PNG chart.
+
+Ratios and target verdicts are computed here from the raw measurements, so a results
+file can be re-rendered (``python -m benchmarks.report results/X.json``) without re-running.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import statistics
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+RESULTS_START, RESULTS_END = "<!-- results:start -->", "<!-- results:end -->"
+TARGETS_START, TARGETS_END = "<!-- targets:start -->", "<!-- targets:end -->"
+PATH_ORDER = ("limit", "peer-http", "peer-handle", "joey-sdk", "joey-http-arrow",
+              "joey-http-json", "joey-handle")
+
+
+# ---------------------------------------------------------------- derived numbers
+
+
+def _cell(results: dict[str, Any], model: str, path: str, batch: int) -> dict[str, Any] | None:
+    for cell in results.get("batch", []):
+        if cell["model"] == model and cell["path"] == path and cell["batch"] == batch:
+            return cell
+    return None
+
+
+def _rate(results: dict[str, Any], model: str, path: str, batch: int) -> float | None:
+    cell = _cell(results, model, path, batch)
+    return cell["rows_per_s"] if cell else None
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return a / b if a is not None and b else None
+
+
+def add_ratios(results: dict[str, Any]) -> None:
+    """Each batch cell gets ``x_limit`` and ``x_peer`` (throughput ratios, >1 = faster)."""
+    for cell in results.get("batch", []):
+        rate = cell["rows_per_s"]
+        cell["x_limit"] = _ratio(rate, _rate(results, cell["model"], "limit", cell["batch"]))
+        peer = cell.get("peer")
+        cell["x_peer"] = _ratio(rate, _rate(results, cell["model"], peer, cell["batch"])) \
+            if peer else None
+
+
+def _load(results: dict[str, Any], name: str, concurrency: int) -> dict[str, Any] | None:
+    for entry in results.get("small_requests", []):
+        if entry["name"] == name and entry["concurrency"] == concurrency:
+            return entry
+    return None
+
+
+def _verdict(value: float | None, goal: float, higher_is_better: bool) -> bool | None:
+    if value is None:
+        return None
+    return value >= goal if higher_is_better else value <= goal
+
+
+def evaluate_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """The issue's targets, each with the measured value, the goal and met (None = not measured)."""
+    targets: list[dict[str, Any]] = []
+
+    def add(name: str, measured: float | None, goal: float, higher: bool, unit: str,
+            detail: str = "", met: bool | None = None) -> None:
+        verdict = _verdict(measured, goal, higher) if met is None else met
+        targets.append({"target": name, "measured": measured, "goal": goal,
+                        "goal_text": f"{'≥' if higher else '≤'} {goal:g}{unit}",
+                        "unit": unit, "met": verdict, "detail": detail})
+
+    for path, label in (("joey-sdk", "SDK"), ("joey-http-arrow", "HTTP Arrow")):
+        cell = _cell(results, "aloha", path, 10000)
+        add(f"aloha, batch 10000: joey {label} throughput vs limit",
+            cell.get("x_limit") if cell else None, 0.9, True, "x limit",
+            f"{cell['rows_per_s']:,.0f} rows/s" if cell and cell["rows_per_s"] else "")
+
+    cell = _cell(results, "ccfraud", "joey-http-arrow", 10000)
+    add("ccfraud, batch 10000: joey HTTP Arrow throughput vs peer HTTP",
+        cell.get("x_peer") if cell else None, 1.0, True, "x peer",
+        f"{cell['rows_per_s']:,.0f} rows/s" if cell and cell["rows_per_s"] else "")
+
+    joey1, peer1 = _load(results, "joey", 1), _load(results, "peer", 1)
+    ratio = _ratio(joey1 and joey1["p50_ms"], peer1 and peer1["p50_ms"])
+    add("single-row HTTP, one step, 1 client: joey p50 vs peer p50", ratio, 1.2, False, "x peer",
+        f"joey {joey1['p50_ms']:.2f} ms, peer {peer1['p50_ms']:.2f} ms"
+        if ratio is not None and joey1 and peer1 else "")
+
+    chain = results.get("chain", {})
+    per_step = chain.get("per_extra_step_http-arrow_ms")
+    detail = ""
+    if per_step is not None:
+        detail = (f"1-step p50 {chain['1-step http-arrow']['p50_ms']:.2f} ms, 3-step p50 "
+                  f"{chain['3-step http-arrow']['p50_ms']:.2f} ms (HTTP Arrow, single row); "
+                  f"SDK: {chain.get('per_extra_step_sdk_ms') or float('nan'):.2f} ms/step")
+    add("each extra chained step adds (p50)", per_step, 1.0, False, " ms", detail)
+
+    batched, plain = _load(results, "joey-batched", 32), _load(results, "joey", 32)
+    speedup = _ratio(batched and batched["requests_per_s"], plain and plain["requests_per_s"])
+    p50_ratio = _ratio(batched and batched["p50_ms"], plain and plain["p50_ms"])
+    met = None
+    detail = ""
+    if speedup is not None and p50_ratio is not None and batched and plain:
+        met = speedup >= 3.0 and p50_ratio <= 2.0
+        lone = _load(results, "joey", 1)
+        detail = (f"with {batched['requests_per_s']:.0f} req/s p50 {batched['p50_ms']:.1f} ms, "
+                  f"without {plain['requests_per_s']:.0f} req/s p50 {plain['p50_ms']:.1f} ms; "
+                  f"p50 ratio {p50_ratio:.2f}x (goal ≤ 2x)")
+        if lone and lone["p50_ms"]:
+            detail += f"; 1-client p50 {lone['p50_ms']:.1f} ms"
+        error = (results.get("batching") or {}).get("configure_error")
+        if error:
+            detail += f"; configure raised: {error}"
+    add("32 concurrent single-row clients: requests/s with batching vs without", speedup, 3.0,
+        True, "x", detail, met)
+
+    colds = [c["first_answer_s"] for c in results.get("cold_start", []) if c.get("first_answer_s")]
+    cold = statistics.median(colds) if colds else None
+    add("cold start: deploy() to first answer (median)", cold, 5.0, False, " s",
+        ", ".join(f"{c:.2f} s" for c in colds))
+    return targets
+
+
+# ---------------------------------------------------------------- markdown
+
+
+def _num(value: float | None, digits: int = 0, suffix: str = "") -> str:
+    if value is None:
+        return "-"
+    return f"{value:,.{digits}f}{suffix}"
+
+
+def _paths_of(results: dict[str, Any], model: str) -> list[str]:
+    names = {c["path"] for c in results.get("batch", []) if c["model"] == model}
+    return [p for p in PATH_ORDER if p in names] + sorted(names - set(PATH_ORDER))
+
+
+def _models_of(results: dict[str, Any]) -> list[str]:
+    seen: list[str] = []
+    for cell in results.get("batch", []):
+        if cell["model"] not in seen:
+            seen.append(cell["model"])
+    return seen
+
+
+def batch_tables(results: dict[str, Any]) -> str:
+    batches = results.get("batch_sizes", [])
+    out: list[str] = []
+    for model in _models_of(results):
+        out.append(f"**{model}**: rows/s (median over n timed calls), x limit, x peer\n")
+        out.append("| path | " + " | ".join(f"batch {b}" for b in batches) + " |")
+        out.append("|---|" + "---:|" * len(batches))
+        for path in _paths_of(results, model):
+            row = [f"`{path}`"]
+            for batch in batches:
+                cell = _cell(results, model, path, batch)
+                if cell is None:
+                    row.append("")
+                    continue
+                if cell.get("skipped"):
+                    row.append(f"skipped ({cell['skipped']})")
+                    continue
+                text = _num(cell["rows_per_s"])
+                extras = []
+                if path != "limit" and cell.get("x_limit") is not None:
+                    extras.append(f"{cell['x_limit']:.2f}x L")
+                if cell.get("x_peer") is not None:
+                    extras.append(f"{cell['x_peer']:.2f}x P")
+                if extras:
+                    text += " (" + ", ".join(extras) + ")"
+                if cell["median_s"] is not None:
+                    text += f"<br>{cell['median_s'] * 1e3:.2f} ms, n={cell['repeats']}"
+                if cell["failures"]:
+                    text += f"<br>**{cell['failures']} failed**"
+                row.append(text)
+            out.append("| " + " | ".join(row) + " |")
+        out.append("")
+    return "\n".join(out)
+
+
+def small_requests_table(results: dict[str, Any]) -> str:
+    loads = results.get("small_requests", [])
+    if not loads:
+        return "_not measured_\n"
+    out = ["| server | clients | requests/s | p50 ms | p99 ms | requests | failed |",
+           "|---|---:|---:|---:|---:|---:|---:|"]
+    for entry in sorted(loads, key=lambda e: (e["name"], e["concurrency"])):
+        out.append(f"| {entry['name']} | {entry['concurrency']} | "
+                   f"{_num(entry['requests_per_s'], 1)} | {_num(entry['p50_ms'], 2)} | "
+                   f"{_num(entry['p99_ms'], 2)} | {entry['requests']} | {entry['failures']} |")
+    batching = results.get("batching") or {}
+    note = f"\n`joey-batched` = the same model configured with `dynamic_batching_config={batching.get('config')}`"
+    if batching.get("configure_error"):
+        note += f" (configure raised `{batching['configure_error']}`; deployed without it)"
+    return "\n".join(out) + note + ".\n"
+
+
+def chain_table(results: dict[str, Any]) -> str:
+    chain = results.get("chain") or {}
+    rows = [(k, v) for k, v in chain.items() if isinstance(v, dict)]
+    if not rows:
+        return "_not measured_\n"
+    out = ["| pipeline, transport (single row, sequential) | p50 ms | p99 ms | requests | failed |",
+           "|---|---:|---:|---:|---:|"]
+    for name, v in rows:
+        out.append(f"| {name} | {_num(v['p50_ms'], 2)} | {_num(v['p99_ms'], 2)} | "
+                   f"{v['requests']} | {v['failures']} |")
+    out.append("")
+    out.append(f"Per extra step: HTTP Arrow {_num(chain.get('per_extra_step_http-arrow_ms'), 2)} ms, "
+               f"SDK {_num(chain.get('per_extra_step_sdk_ms'), 2)} ms ((3-step p50 - 1-step p50) / 2).")
+    return "\n".join(out) + "\n"
+
+
+def cold_table(results: dict[str, Any]) -> str:
+    colds = results.get("cold_start", [])
+    if not colds:
+        return "_not measured_\n"
+    out = ["| repeat | deploy() returned s | first answer s | undeploy s | error |",
+           "|---:|---:|---:|---:|---|"]
+    for c in colds:
+        out.append(f"| {c['repeat']} | {_num(c.get('deploy_returned_s'), 2)} | "
+                   f"{_num(c.get('first_answer_s'), 2)} | {_num(c.get('undeploy_s'), 2)} | "
+                   f"{c.get('error') or ''} |")
+    return "\n".join(out) + "\n"
+
+
+def targets_table(results: dict[str, Any]) -> str:
+    out = ["| target | goal | measured | met | detail |", "|---|---|---|---|---|"]
+    for t in results.get("targets", []):
+        measured = "not measured" if t["measured"] is None else f"{t['measured']:.2f}{t['unit']}"
+        met = {True: "met", False: "**missed**", None: "n/a"}[t["met"]]
+        out.append(f"| {t['target']} | {t['goal_text']} | {measured} | {met} | {t['detail']} |")
+    mode = "quick" if results.get("quick") else "full"
+    out.append("")
+    out.append(f"From `{results.get('file', '')}` ({mode} run, {results.get('date')}, "
+               f"{results.get('machine')}). `n/a`: not measured in this run"
+               f"{' (quick mode has no batch 10000)' if results.get('quick') else ''}.")
+    return "\n".join(out) + "\n"
+
+
+def results_markdown(results: dict[str, Any]) -> str:
+    host = results.get("host", {})
+    mode = "quick (`--quick`)" if results.get("quick") else "full"
+    failures = results.get("failures", {})
+    lines = [
+        f"Run: {results.get('date')} on `{results.get('machine')}`, {mode}; "
+        f"{host.get('cores')} cores ({host.get('cpu_model')}), {host.get('memory_gb')} GB; "
+        f"Python {host.get('python')}, Ray {host.get('ray')}, onnxruntime "
+        f"{host.get('onnxruntime')} ({', '.join(host.get('onnxruntime_providers', []))}); "
+        f"load average {results.get('loadavg_start')} at start, {results.get('loadavg_end')} "
+        f"at end; took {results.get('elapsed_s')} s. Failed requests: "
+        f"{sum(failures.values())} {failures}.",
+        "",
+    ]
+    if results.get("fatal"):
+        lines += [f"**The run stopped early:** `{results['fatal']}`", ""]
+    for name, m in results.get("models", {}).items():
+        extra = ""
+        if m.get("bare_ort_10000_rows_s"):
+            extra = ("; 10,000 rows in bare onnxruntime: "
+                     + ", ".join(f"{t:.2f} s" for t in m["bare_ort_10000_rows_s"]))
+        lines.append(f"- `{name}`: {m['params']:,} parameters, input {m['input']}, "
+                     f"{len(m['outputs'])} output(s){extra}")
+    lines += ["", "#### Throughput by batch size", "", batch_tables(results),
+              "#### Small requests (ccfraud, one row per request, HTTP Arrow)", "",
+              small_requests_table(results), "",
+              "#### Chained steps (ccfraud)", "", chain_table(results),
+              "#### Cold start (fresh one-step ccfraud pipeline; Ray already running)", "",
+              cold_table(results)]
+    if results.get("chart"):
+        lines += [f"![throughput]({results['chart']})", ""]
+    return "\n".join(lines)
+
+
+def console_summary(results: dict[str, Any]) -> str:
+    return "\n".join(["", results_markdown(results), "Targets:", targets_table(results)])
+
+
+def _replace_between(text: str, start: str, end: str, body: str) -> str:
+    pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.S)
+    block = f"{start}\n{body.rstrip()}\n{end}"
+    if pattern.search(text):
+        return pattern.sub(lambda _: block, text)
+    return text.rstrip() + "\n\n" + block + "\n"
+
+
+def update_readme(readme: Path, results: dict[str, Any]) -> None:
+    text = readme.read_text() if readme.exists() else "# joey benchmarks\n"
+    text = _replace_between(text, RESULTS_START, RESULTS_END, results_markdown(results))
+    text = _replace_between(text, TARGETS_START, TARGETS_END, targets_table(results))
+    readme.write_text(text)
+
+
+# ---------------------------------------------------------------- chart
+
+
+def write_chart(results: dict[str, Any], path: Path) -> bool:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    models = _models_of(results)
+    if not models:
+        return False
+    fig, axes = plt.subplots(1, len(models), figsize=(5.5 * len(models), 4.6), squeeze=False)
+    for ax, model in zip(axes[0], models, strict=True):
+        for name in _paths_of(results, model):
+            points = [(c["batch"], c["rows_per_s"]) for c in results["batch"]
+                      if c["model"] == model and c["path"] == name and c["rows_per_s"]]
+            if not points:
+                continue
+            points.sort()
+            style = {"limit": "k-", "peer-http": "C1--", "peer-handle": "C1:"}.get(name)
+            xs, ys = zip(*points, strict=True)
+            if style:
+                ax.plot(xs, ys, style, marker="o", label=name, linewidth=2)
+            else:
+                ax.plot(xs, ys, marker="o", label=name)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_title(model)
+        ax.set_xlabel("rows per request")
+        ax.set_ylabel("rows/s (median)")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+    mode = "quick" if results.get("quick") else "full"
+    fig.suptitle(f"joey vs bare onnxruntime (limit) vs hand-written Serve app (peer) - "
+                 f"{results.get('date')} {results.get('machine')} ({mode})")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+# ---------------------------------------------------------------- all outputs
+
+
+def write_all(results: dict[str, Any], out_dir: Path, readme: Path | None) -> list[Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = f"{results['date']}-{results['machine']}" + ("-quick" if results.get("quick") else "")
+    json_path, png_path = out_dir / f"{stem}.json", out_dir / f"{stem}.png"
+    add_ratios(results)
+    results["targets"] = evaluate_targets(results)
+    written = []
+    if write_chart(results, png_path):
+        written.append(png_path)
+        results["chart"] = _relative(png_path, readme.parent if readme else out_dir)
+    results["file"] = _relative(json_path, readme.parent if readme else out_dir)
+    json_path.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    written.insert(0, json_path)
+    if readme is not None:
+        update_readme(readme, results)
+        written.append(readme)
+    return written
+
+
+def _relative(path: Path, base: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(base.resolve()))
+    except ValueError:
+        return str(path)
+
+
+def main(argv: Iterable[str] | None = None) -> int:
+    """Re-render README and chart from a results JSON: ``python -m benchmarks.report FILE``."""
+    args = list(argv if argv is not None else sys.argv[1:])
+    if not args:
+        print("usage: python -m benchmarks.report RESULTS.json [README.md]")
+        return 2
+    source = Path(args[0])
+    readme = Path(args[1]) if len(args) > 1 else Path(__file__).resolve().parent / "README.md"
+    results = json.loads(source.read_text())
+    for path in write_all(results, source.parent, readme):
+        print("wrote", path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,496 @@
+"""``python -m benchmarks.run [--quick] [--out benchmarks/results]``.
+
+Starts one local Ray and Serve (loopback only), builds the models, deploys the peer apps and
+joey's pipelines, times every path, writes JSON + README table + PNG, cleans up, and exits
+non-zero when any request failed.
+"""
+
+from __future__ import annotations
+
+import os
+
+# Before Ray is imported anywhere: a local Ray then uses 127.0.0.1 as its node address.
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+
+import argparse
+import contextlib
+import datetime as dt
+import platform
+import re
+import socket
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path as FilePath
+from typing import Any
+
+import httpx
+import numpy as np
+
+from benchmarks import models as bench_models
+from benchmarks import paths as P
+from benchmarks import report
+
+HERE = FilePath(__file__).resolve().parent
+BATCHING = {"max_batch_delay_ms": 5, "batch_size_target": 32}
+
+
+@dataclass(frozen=True)
+class Mode:
+    quick: bool
+    batches: tuple[int, ...]
+    plans: dict[int, P.Plan]
+    load_duration_s: float
+    load_max_requests: int
+    concurrency: tuple[int, ...]
+    chain_rounds: int
+    chain_per_round: int
+    chain_budget_s: float
+    cold_repeats: int
+
+
+FULL = Mode(
+    quick=False,
+    batches=(1, 100, 1000, 10000),
+    plans={1: P.Plan(2, 10, 50, 6.0), 100: P.Plan(2, 10, 40, 8.0),
+           1000: P.Plan(2, 7, 20, 12.0), 10000: P.Plan(2, 5, 10, 25.0)},
+    load_duration_s=8.0, load_max_requests=50_000, concurrency=(1, 8, 32),
+    chain_rounds=10, chain_per_round=40, chain_budget_s=20.0, cold_repeats=3,
+)
+QUICK = Mode(
+    quick=True,
+    batches=(1, 1000),
+    plans={1: P.Plan(1, 5, 20, 2.0), 1000: P.Plan(1, 3, 5, 4.0)},
+    load_duration_s=3.0, load_max_requests=20_000, concurrency=(1, 8, 32),
+    chain_rounds=4, chain_per_round=25, chain_budget_s=5.0, cold_repeats=1,
+)
+
+_STARTED = time.monotonic()
+
+
+def log(message: str) -> None:
+    print(f"[{time.monotonic() - _STARTED:6.1f}s] {message}", flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def machine_name(cores: int) -> str:
+    name = socket.gethostname().split(".")[0].lower()
+    generic = {"", "vm", "localhost", "ubuntu", "debian"}
+    if name in generic or re.fullmatch(r"[0-9a-f]{12,}", name):
+        return f"cpu{cores}"
+    return re.sub(r"[^a-z0-9-]", "-", name)
+
+
+def machine_info() -> dict[str, Any]:
+    import onnxruntime as ort
+    import pyarrow as pa
+    import ray
+
+    cpu_model = platform.processor() or "unknown"
+    with contextlib.suppress(OSError):
+        for line in FilePath("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu_model = line.split(":", 1)[1].strip()
+                break
+    memory_gb = None
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        for line in FilePath("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                memory_gb = round(int(line.split()[1]) / 1024 / 1024, 1)
+    return {
+        "hostname": socket.gethostname(),
+        "cores": os.cpu_count(),
+        "cpu_model": cpu_model,
+        "memory_gb": memory_gb,
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "ray": ray.__version__,
+        "onnxruntime": ort.__version__,
+        "onnxruntime_providers": ort.get_available_providers(),
+        "pyarrow": pa.__version__,
+        "numpy": np.__version__,
+        "httpx": httpx.__version__,
+    }
+
+
+def loadavg() -> list[float] | None:
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return None
+
+
+def ort_session(path: FilePath, threads: int) -> Any:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider")
+                 if p in ort.get_available_providers()]
+    return ort.InferenceSession(str(path), options, providers=providers)
+
+
+@contextlib.contextmanager
+def phase(name: str, timings: dict[str, float]) -> Iterator[None]:
+    log(f"== {name}")
+    started = time.monotonic()
+    try:
+        yield
+    finally:
+        timings[name] = round(time.monotonic() - started, 1)
+        log(f"== {name} done in {timings[name]:.1f}s")
+
+
+class Bench:
+    """One run: Ray/Serve, the joey client, deployed apps, and what was measured."""
+
+    def __init__(self, mode: Mode, scratch: FilePath) -> None:
+        import joey
+        from joey.cluster import ensure_serve
+
+        self.mode = mode
+        self.scratch = scratch
+        self.cores = os.cpu_count() or 1
+        self.settings = joey.Settings(home=scratch / "joey-home", http_port=free_port())
+        ensure_serve(self.settings)
+        self.client = joey.Client(settings=self.settings)
+        self.base = f"http://{self.settings.http_host}:{self.settings.http_port}"
+        self.http = httpx.Client(timeout=P.HTTP_TIMEOUT_S)
+        self.pipelines: list[Any] = []
+        self.peers: list[str] = []
+        self.cells: list[P.Cell] = []
+        self.extra_failures: dict[str, int] = {}
+        self.results: dict[str, Any] = {}
+
+    # ------------------------------------------------------------ deploy helpers
+
+    def deploy(self, name: str, steps: list[Any]) -> Any:
+        pipeline = self.client.build_pipeline(name).clear()
+        for step in steps:
+            pipeline = pipeline.add_model_step(step)
+        started = time.monotonic()
+        pipeline.deploy()
+        self.pipelines.append(pipeline)
+        log(f"deployed joey pipeline {name!r} ({len(steps)} step(s)) in "
+            f"{time.monotonic() - started:.1f}s at {pipeline.url()}")
+        return pipeline
+
+    def undeploy(self, pipeline: Any) -> None:
+        with contextlib.suppress(Exception):
+            pipeline.undeploy()
+        if pipeline in self.pipelines:
+            self.pipelines.remove(pipeline)
+
+    def deploy_peer(self, model: bench_models.BenchModel) -> tuple[str, str]:
+        from benchmarks.peer import deploy_peer
+
+        started = time.monotonic()
+        app = deploy_peer(model.name, str(model.path), model.input_name, model.column)
+        self.peers.append(app)
+        url = f"{self.base}/peer/{model.name}/"
+        log(f"deployed peer {app!r} in {time.monotonic() - started:.1f}s at {url}")
+        return app, url
+
+    def delete_peer(self, app: str) -> None:
+        from ray import serve
+
+        with contextlib.suppress(Exception):
+            serve.delete(app, _blocking=True)
+        if app in self.peers:
+            self.peers.remove(app)
+
+    def cleanup(self) -> None:
+        for pipeline in list(self.pipelines):
+            self.undeploy(pipeline)
+        for app in list(self.peers):
+            self.delete_peer(app)
+        self.http.close()
+
+    # ------------------------------------------------------------ batch sweep
+
+    def payload(self, model: bench_models.BenchModel, batch: int, limit: P.Path) -> P.Payload:
+        rows = model.rows(batch, seed=batch)
+        reference = np.asarray(limit.call(P.Payload(rows, model.column, np.zeros(0)))[0])
+        return P.Payload(rows, model.column, reference)
+
+    def sweep(self, label: str, model: bench_models.BenchModel, paths: list[P.Path]) -> None:
+        limit = paths[0]
+        for batch in self.mode.batches:
+            payload = self.payload(model, batch, limit)
+            self.cells += P.measure_cell(label, paths, payload, self.mode.plans[batch], log)
+
+    def upload(self, name: str, path: FilePath, tensor_fields: list[str] | None,
+               **config: Any) -> Any:
+        model = self.client.upload_model(name, path)
+        if tensor_fields or config:
+            model = model.configure(tensor_fields=tensor_fields, **config)
+        return model
+
+    def joey_paths(self, pipeline: Any, output: str, json: bool = True,
+                   handle: bool = True) -> list[P.Path]:
+        from ray import serve
+
+        url = pipeline.url()
+        out = [P.joey_sdk_path(pipeline, output), P.joey_http_arrow_path(self.http, url, output)]
+        if json:
+            out.append(P.joey_http_json_path(self.http, url, output))
+        if handle:
+            out.append(P.joey_handle_path(serve.get_app_handle(pipeline.app_name()), output))
+        return out
+
+    def peer_paths(self, app: str, url: str, output: str) -> list[P.Path]:
+        from ray import serve
+
+        return [P.peer_http_path(self.http, url, output),
+                P.peer_handle_path(serve.get_app_handle(app), output)]
+
+
+def run_ccfraud(bench: Bench, timings: dict[str, float]) -> None:
+    mode = bench.mode
+    directory = bench.scratch / "models"
+    model = bench_models.ccfraud(directory)
+    bench_models.verify(model, bench.cores)
+    bench.results["models"]["ccfraud"] = {
+        "params": model.params, "input": f"{model.input_name} float32[N,{model.width}]",
+        "outputs": list(model.outputs), "request_column": model.column}
+
+    with phase("ccfraud: deploy", timings):
+        peer_app, peer_url = bench.deploy_peer(model)
+        one = bench.upload("ccfraud", model.path, ["tensor"])
+        one_step = bench.deploy("ccfraud", [one])
+        chain_files = bench_models.chain(directory)
+        chain_models = [bench.upload(n, f, tf) for n, f, tf in chain_files]
+        three_step = bench.deploy("ccfraud-chain3", chain_models)
+        batched_model = None
+        batching: dict[str, Any] = {"config": BATCHING, "configure_error": None}
+        try:
+            batched_model = bench.upload("ccfraud-batched", model.path, ["tensor"],
+                                         dynamic_batching_config=BATCHING)
+        except Exception as exc:
+            batching["configure_error"] = f"{type(exc).__name__}: {exc}"
+            log(f"dynamic batching: configure raised {batching['configure_error']}; "
+                "measuring the pipeline without it")
+            batched_model = bench.upload("ccfraud-batched", model.path, ["tensor"])
+        batched = bench.deploy("ccfraud-batched", [batched_model])
+        bench.results["batching"] = batching
+
+    with phase("ccfraud: batch sweep", timings):
+        limit_session = ort_session(model.path, bench.cores)
+        paths = [P.limit_path([limit_session]), *bench.peer_paths(peer_app, peer_url, "dense_1"),
+                 *bench.joey_paths(one_step, "dense_1")]
+        bench.sweep("ccfraud", model, paths)
+        chain_sessions = [ort_session(f, bench.cores) for _, f, _ in chain_files]
+        chain_paths = [P.limit_path(chain_sessions),
+                       *bench.joey_paths(three_step, "dense_1", json=False)]
+        bench.sweep("ccfraud-3step", model, chain_paths)
+        del limit_session, chain_sessions
+
+    single = model.table(1, seed=1)
+    single_body = P.arrow_file_bytes(single)
+
+    with phase("ccfraud: chain per-step cost", timings):
+        def http_call(url: str) -> Callable[[], Any]:
+            def call() -> Any:
+                answer = bench.http.post(url, content=single_body, headers=P.ARROW_HEADERS,
+                                         params=P.JOEY_PARAMS)
+                answer.raise_for_status()
+                return P.read_arrow_file(answer.content)
+            return call
+
+        def sdk_call(pipeline: Any) -> Callable[[], Any]:
+            return lambda: pipeline.infer(single, timeout=P.HTTP_TIMEOUT_S)
+
+        samples = P.interleaved_latencies(
+            {"1-step http-arrow": http_call(one_step.url()),
+             "3-step http-arrow": http_call(three_step.url()),
+             "1-step sdk": sdk_call(one_step), "3-step sdk": sdk_call(three_step)},
+            mode.chain_rounds, mode.chain_per_round, mode.chain_budget_s)
+        chain = {name: s.to_dict() for name, s in samples.items()}
+        for transport in ("http-arrow", "sdk"):
+            p1 = chain[f"1-step {transport}"]["p50_ms"]
+            p3 = chain[f"3-step {transport}"]["p50_ms"]
+            per_step = (p3 - p1) / 2 if p1 is not None and p3 is not None else None
+            chain[f"per_extra_step_{transport}_ms"] = per_step
+            log(f"  chain {transport}: 1-step p50 {p1} ms, 3-step p50 {p3} ms, "
+                f"per extra step {per_step} ms")
+        bench.results["chain"] = chain
+
+    with phase("ccfraud: small requests", timings):
+        loads = []
+        targets = [("joey", one_step.url(), P.JOEY_PARAMS),
+                   ("joey-batched", batched.url(), P.JOEY_PARAMS),
+                   ("peer", peer_url, [])]
+        for concurrency in mode.concurrency:
+            for name, url, params in targets:
+                result = P.run_load(name, url, single_body, params, concurrency,
+                                    mode.load_duration_s, mode.load_max_requests)
+                d = result.to_dict()
+                loads.append(d)
+                log(f"  {name:13s} c={concurrency:<3d} {d['requests_per_s'] or 0:8.1f} req/s "
+                    f"p50 {d['p50_ms'] or 0:7.2f} ms p99 {d['p99_ms'] or 0:7.2f} ms "
+                    f"n={d['requests']} failures={d['failures']}")
+        bench.results["small_requests"] = loads
+
+    with phase("ccfraud: cold start", timings):
+        colds = []
+        for index in range(mode.cold_repeats):
+            pipeline = bench.client.build_pipeline(f"cold-{index}").clear().add_model_step(one)
+            entry: dict[str, Any] = {"repeat": index, "error": None}
+            started = time.monotonic()
+            try:
+                pipeline.deploy()
+                bench.pipelines.append(pipeline)
+                entry["deploy_returned_s"] = time.monotonic() - started
+                deadline = started + 60
+                while True:
+                    try:
+                        pipeline.infer(single, timeout=10)
+                        break
+                    except Exception:
+                        if time.monotonic() > deadline:
+                            raise
+                        time.sleep(0.05)
+                entry["first_answer_s"] = time.monotonic() - started
+            except Exception as exc:
+                entry["error"] = f"{type(exc).__name__}: {exc}"[:300]
+            undeploy_started = time.monotonic()
+            bench.undeploy(pipeline)
+            entry["undeploy_s"] = time.monotonic() - undeploy_started
+            log(f"  cold start {index}: {entry}")
+            colds.append(entry)
+        bench.results["cold_start"] = colds
+
+    with phase("ccfraud: undeploy", timings):
+        for pipeline in (one_step, three_step, batched):
+            bench.undeploy(pipeline)
+        bench.delete_peer(peer_app)
+
+
+def run_aloha(bench: Bench, timings: dict[str, float]) -> None:
+    directory = bench.scratch / "models"
+    model = bench_models.aloha(directory)
+    bench_models.verify(model, bench.cores)
+    session = ort_session(model.path, bench.cores)
+    rows = model.rows(10_000, seed=5)
+    session.run(None, {model.input_name: rows[:100]})
+    probe = []
+    for _ in range(3):
+        started = time.perf_counter()
+        session.run(None, {model.input_name: rows})
+        probe.append(time.perf_counter() - started)
+    bench.results["models"]["aloha"] = {
+        "params": model.params, "input": f"{model.input_name} float32[N,{model.width}]",
+        "outputs": list(model.outputs), "request_column": model.column,
+        "architecture": model.notes, "bare_ort_10000_rows_s": sorted(probe)}
+    log(f"aloha: {model.params:,} parameters; 10,000 rows in bare onnxruntime: "
+        f"{', '.join(f'{t:.2f}s' for t in probe)}")
+
+    with phase("aloha: deploy", timings):
+        peer_app, peer_url = bench.deploy_peer(model)
+        uploaded = bench.upload("aloha", model.path, None)
+        pipeline = bench.deploy("aloha", [uploaded])
+
+    with phase("aloha: batch sweep", timings):
+        output = model.outputs[0]
+        paths = [P.limit_path([session]), *bench.peer_paths(peer_app, peer_url, output),
+                 *bench.joey_paths(pipeline, output)]
+        bench.sweep("aloha", model, paths)
+        del session
+
+    with phase("aloha: undeploy", timings):
+        bench.undeploy(pipeline)
+        bench.delete_peer(peer_app)
+
+
+def count_failures(results: dict[str, Any]) -> dict[str, int]:
+    failures = {
+        "batch": sum(c["failures"] for c in results.get("batch", [])),
+        "chain": sum(v["failures"] for v in results.get("chain", {}).values()
+                     if isinstance(v, dict)),
+        "small_requests": sum(x["failures"] for x in results.get("small_requests", [])),
+        "cold_start": sum(1 for x in results.get("cold_start", []) if x.get("error")),
+    }
+    if results.get("fatal"):
+        failures["fatal"] = 1
+    return failures
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="batches 1 and 1000, fewer repeats")
+    parser.add_argument("--out", type=FilePath, default=HERE / "results")
+    parser.add_argument("--machine", default=None, help="name in the result file names")
+    parser.add_argument("--readme", type=FilePath, default=HERE / "README.md",
+                        help="README whose results/targets markers are rewritten")
+    parser.add_argument("--models", default="ccfraud,aloha", help="comma-separated subset")
+    args = parser.parse_args(argv)
+    mode = QUICK if args.quick else FULL
+    wanted = {m.strip() for m in args.models.split(",") if m.strip()}
+
+    info = machine_info()
+    cores = info["cores"] or 1
+    machine = args.machine or machine_name(cores)
+    date = dt.date.today().isoformat()
+    results: dict[str, Any] = {
+        "date": date, "machine": machine, "quick": mode.quick,
+        "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "host": info, "loadavg_start": loadavg(), "models": {},
+        "batch_sizes": list(mode.batches),
+    }
+    timings: dict[str, float] = {}
+    log(f"joey benchmarks ({'quick' if mode.quick else 'full'}) on {machine}: "
+        f"{cores} cores, {info['cpu_model']}, load {results['loadavg_start']}")
+
+    with tempfile.TemporaryDirectory(prefix="joey-bench-") as tmp:
+        scratch = FilePath(tmp)
+        (scratch / "models").mkdir()
+        bench: Bench | None = None
+        try:
+            with phase("start ray + serve", timings):
+                bench = Bench(mode, scratch)
+            bench.results = results
+            if "ccfraud" in wanted:
+                run_ccfraud(bench, timings)
+            if "aloha" in wanted:
+                run_aloha(bench, timings)
+        except Exception as exc:
+            import traceback
+
+            traceback.print_exc()
+            results["fatal"] = f"{type(exc).__name__}: {exc}"[:500]
+        finally:
+            if bench is not None:
+                results["batch"] = [c.to_dict() for c in bench.cells]
+                with phase("cleanup", timings):
+                    bench.cleanup()
+            with contextlib.suppress(Exception):
+                from ray import serve
+
+                serve.shutdown()
+            with contextlib.suppress(Exception):
+                import ray
+
+                ray.shutdown()
+
+    results["loadavg_end"] = loadavg()
+    results["phases_s"] = timings
+    results["elapsed_s"] = round(time.monotonic() - _STARTED, 1)
+    results["failures"] = count_failures(results)
+    written = report.write_all(results, args.out, args.readme)
+    for path in written:
+        log(f"wrote {path}")
+    print(report.console_summary(results), flush=True)
+    total = sum(results["failures"].values())
+    log(f"finished in {results['elapsed_s']:.1f}s; failures: {results['failures']}")
+    return 1 if total else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
