@@ -83,7 +83,12 @@ def app_handle(name: str) -> DeploymentHandle:
 
 def call_app(name: str, timeout_s: float, *args: Any) -> Any:
     """``infer`` on the application's ingress; failures come back as joey errors."""
-    response = app_handle(name).infer.remote(*args)
+    return call_handle(app_handle(name), timeout_s, *args)
+
+
+def call_handle(handle: DeploymentHandle, timeout_s: float, *args: Any) -> Any:
+    """``infer`` through an ingress handle; failures come back as joey errors."""
+    response = handle.infer.remote(*args)
     try:
         return response.result(timeout_s=timeout_s)
     except (TimeoutError, GetTimeoutError):

@@ -65,6 +65,7 @@ class Pipeline:
         self._row = row
         self._version = version
         self._steps: list[dict[str, Any]] = list(version.definition) if version else []
+        self._handle: Any = None  # the ingress handle, kept while deployed
 
     # identity
     def id(self) -> int:
@@ -144,6 +145,7 @@ class Pipeline:
         previous = store.active_deployment(self._row.id)
         if previous is not None:
             store.end_deployment(previous.id)
+        self._handle = None
         deployment = store.record_deployment(self._row.id, version.id, config.model_dump(mode="json"),
                                              spec.to_json(), "Starting")
         self._context.ensure_serve()
@@ -169,6 +171,7 @@ class Pipeline:
         from joey.cluster import delete_app
 
         delete_app(self.app_name())
+        self._handle = None
         if deployment is not None:
             store.end_deployment(deployment.id)
         return self
@@ -204,8 +207,6 @@ class Pipeline:
             from joey.tables.frames import dataframe_to_table
 
             table, as_frame = dataframe_to_table(tensor), True
-        if self._context.store.active_deployment(self._row.id) is None:
-            raise PipelineNotDeployedError(self.name())
         result = self._call(table, timeout, dataset, dataset_exclude, dataset_separator or ".")
         if as_frame:
             from joey.tables.frames import table_to_dataframe
@@ -215,11 +216,24 @@ class Pipeline:
 
     def _call(self, table: pa.Table, timeout: float | None, dataset: list[str] | None,
               exclude: list[str] | None, separator: str) -> pa.Table:
-        self._context.ensure_serve()
-        from joey.cluster import call_app
-
         timeout_s = timeout if timeout is not None else self._context.settings.request_timeout_s
-        return call_app(self.app_name(), timeout_s, table, dataset, exclude, separator)
+        if self._handle is None:
+            # First call (or after a redeploy): check the store once, then keep the handle.
+            if self._context.store.active_deployment(self._row.id) is None:
+                raise PipelineNotDeployedError(self.name())
+            self._context.ensure_serve()
+            from joey.cluster import app_handle
+
+            self._handle = app_handle(self.app_name())
+        from joey.cluster import call_handle
+
+        try:
+            return call_handle(self._handle, timeout_s, table, dataset, exclude, separator)
+        except JoeyError:
+            if self._context.store.active_deployment(self._row.id) is None:
+                self._handle = None  # undeployed elsewhere since the handle was taken
+                raise PipelineNotDeployedError(self.name()) from None
+            raise
 
     def infer_from_file(self, filename: str | Path, data_format: str | None = None,
                         timeout: float | None = None, dataset: list[str] | None = None,

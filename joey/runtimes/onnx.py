@@ -29,10 +29,15 @@ _ORT_TYPES = {
 
 
 class OnnxConfig(RuntimeConfig):
-    """Threads onnxruntime may use inside one replica (0 = onnxruntime's default)."""
+    """Threads onnxruntime may use inside one replica (0 = onnxruntime's default).
+
+    Spinning is off by default: a spinning thread pool keeps burning a core after each
+    call, which takes CPU from the proxy and the ingress on the same machine.
+    """
 
     intra_op_num_threads: int = 0
     inter_op_num_threads: int = 0
+    allow_spinning: bool = False
 
 
 def _field(arg: ort.NodeArg) -> TensorField:
@@ -60,6 +65,9 @@ class OnnxRuntime(Runtime):
         options = ort.SessionOptions()
         options.intra_op_num_threads = config.intra_op_num_threads
         options.inter_op_num_threads = config.inter_op_num_threads
+        spin = "1" if config.allow_spinning else "0"
+        options.add_session_config_entry("session.intra_op.allow_spinning", spin)
+        options.add_session_config_entry("session.inter_op.allow_spinning", spin)
         available = ort.get_available_providers()
         providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
         self._session = ort.InferenceSession(str(artifact), options, providers=providers)

@@ -86,3 +86,13 @@ def test_pipelines_that_cannot_chain_are_refused_before_deploying(client, tmp_pa
     with pytest.raises(PipelineConfigError, match="no steps"):
         client.build_pipeline("empty").deploy()
     assert serve.status().applications == {}
+
+
+def test_a_pipeline_undeployed_elsewhere_says_so(client, tmp_path: Path) -> None:
+    model = client.upload_model("elsewhere", mlp(tmp_path / "m.onnx")).configure(tensor_fields=["tensor"])
+    pipeline = client.build_pipeline("elsewhere").add_model_step(model).deploy()
+    table = _table(np.zeros((1, 29), np.float32))
+    assert pipeline.infer(table).num_rows == 1  # the handle is now cached
+    client.get_pipeline("elsewhere").undeploy()
+    with pytest.raises(PipelineNotDeployedError):
+        pipeline.infer(table)
