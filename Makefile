@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet torch==2.13.0
-	$(PIP) install --quiet -e '.[onnx,dev,bench]'
+	$(PIP) install --quiet -e '.[all,dev,bench]'
 	touch $(STAMP)
 
 demo: install

@@ -12,7 +12,7 @@ from ray import serve
 
 from joey.artifacts import fetch_artifact
 from joey.errors import JoeyError, ModelError
-from joey.runtimes import runtime_class
+from joey.runtimes import runtime_class, runtime_key
 from joey.spec import DeploymentSpec, ModelSpec
 from joey.tables import InferenceData
 
@@ -30,7 +30,7 @@ class StepDeployment:
             self._predict_batch.set_max_batch_size(max_batch_size)  # type: ignore[attr-defined]
             self._predict_batch.set_batch_wait_timeout_s(batch_wait_timeout_s)  # type: ignore[attr-defined]
         artifact = fetch_artifact(self._model.artifact_uri, Path(cache_dir))
-        cls = runtime_class(self._model.runtime)
+        cls = runtime_class(runtime_key(self._model.runtime, self._model.framework))
         self._runtime = cls()
         self._runtime.load(artifact, cls.parse_config(self._model.runtime_config))
         self._rename = self._model.rename

@@ -51,6 +51,10 @@ class ModelConfig:
     def dynamic_batching_config(self) -> dict[str, Any] | None:
         return self._row.config.get("dynamic_batching_config")  # type: ignore[no-any-return]
 
+    def conversion(self) -> dict[str, Any] | None:
+        """What upload tried to convert to ONNX, whether it kept it, and the evidence."""
+        return self._row.config.get("conversion")  # type: ignore[no-any-return]
+
     def input_schema(self) -> pa.Schema:
         return fields_to_schema(self._row.inputs)
 
@@ -69,6 +73,7 @@ class ModelConfig:
             "filter_threshold": self.filter_threshold(),
             "batch_config": self.batch_config(),
             "dynamic_batching_config": self.dynamic_batching_config(),
+            "conversion": self.conversion(),
         }
 
     def __repr__(self) -> str:
@@ -186,6 +191,7 @@ class ModelVersion:
             "last_update_time": self.last_update_time(),
             "sha": self.sha(),
             "runtime": self._row.runtime,
+            "conversion": self._row.config.get("conversion"),
         }
 
     def __repr__(self) -> str:

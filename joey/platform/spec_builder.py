@@ -27,6 +27,7 @@ def model_spec(row: ModelVersionRow) -> ModelSpec:
         inputs=tuple(TensorField.model_validate(f) for f in row.inputs),
         outputs=tuple(TensorField.model_validate(f) for f in row.outputs),
         tensor_fields=tuple(tensor_fields) if tensor_fields else None,
+        runtime_config=dict(row.config.get("runtime_config") or {}),
     )
 
 

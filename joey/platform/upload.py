@@ -1,8 +1,12 @@
-"""Upload: pick the framework, prove the runtime can load the file, store it, record it."""
+"""Upload: pick the framework, prove a runtime can load the file, convert to ONNX where it
+is proven equal, store the artifact, record the version."""
 
 from __future__ import annotations
 
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 
@@ -11,10 +15,10 @@ from joey.framework import Framework
 from joey.platform.context import Context
 from joey.platform.store import ModelVersionRow
 from joey.runtimes import runtime_class
+from joey.spec import TensorField
 
 _BY_SUFFIX = {".onnx": Framework.ONNX}
-# framework -> runtime that serves it natively (later issues add the rest)
-_RUNTIME = {Framework.ONNX: "onnx"}
+CONVERTIBLE = (Framework.SKLEARN, Framework.XGBOOST, Framework.PYTORCH)
 
 
 def resolve_framework(path: Path, framework: Framework | str | None) -> Framework:
@@ -34,6 +38,34 @@ def resolve_framework(path: Path, framework: Framework | str | None) -> Framewor
     return found
 
 
+class _Progress:
+    """The upload log, printed as it grows (the way Wallaroo's upload shows progress)."""
+
+    def __init__(self, echo: Callable[[str], None] = print) -> None:
+        self.lines: list[str] = []
+        self._echo = echo
+
+    def __call__(self, line: str) -> None:
+        self.lines.append(line)
+        self._echo(line)
+
+
+def _load(runtime_name: str, path: Path, raw_config: dict[str, Any] | None) -> Any:
+    cls = runtime_class(runtime_name)
+    runtime = cls()
+    try:
+        runtime.load(path, cls.parse_config(raw_config))
+    except FrameworkNotInstalledError:
+        raise
+    except Exception as exc:
+        raise ModelUploadError(f"{runtime_name} cannot load {path.name!r}: {type(exc).__name__}: {exc}") from exc
+    return runtime
+
+
+def _dump(fields: tuple[TensorField, ...]) -> list[dict[str, Any]]:
+    return [f.model_dump(mode="json") for f in fields]
+
+
 def upload(
     context: Context,
     workspace_id: int,
@@ -43,40 +75,67 @@ def upload(
     input_schema: pa.Schema | None,
     output_schema: pa.Schema | None,
 ) -> ModelVersionRow:
-    """Store ``path`` as a new version of model ``name`` once its runtime has loaded it."""
+    """Store ``path`` as a new version of model ``name`` once a runtime has loaded it."""
     if not path.is_file():
         raise ModelUploadError(f"no model file at {str(path)!r}")
     chosen = resolve_framework(path, framework)
-    runtime_name = _RUNTIME.get(chosen)
-    if runtime_name is None:
-        supported = ", ".join(f.value for f in _RUNTIME)
-        raise ModelUploadError(f"framework {chosen.value!r} is not supported yet; supported: {supported}")
-    log = ["Waiting for model loading - this will take up to 10min.", "Model is pending loading to a native runtime."]
-    cls = runtime_class(runtime_name)
-    runtime = cls()
-    try:
-        runtime.load(path, cls.parse_config(None))
+    progress = _Progress()
+    progress("Waiting for model loading - this will take up to 10min.")
+    if chosen is Framework.ONNX:
+        progress("Model is pending loading to a native runtime.")
+        runtime = _load("onnx", path, None)
         inputs, outputs = runtime.signature()
-    except FrameworkNotInstalledError:
-        raise
-    except Exception as exc:
-        raise ModelUploadError(f"{runtime_name} cannot load {path.name!r}: {type(exc).__name__}: {exc}") from exc
-    finally:
         runtime.close()
-    log.append("Model is attempting loading to a native runtime..successful")
-    log.append("Ready")
-    ref = context.artifacts.put(path)
+        progress("Model is attempting loading to a native runtime..successful")
+        progress("Ready")
+        return _record(context, workspace_id, name, path, path, chosen, "onnx", inputs, outputs, {}, progress)
+    if chosen not in CONVERTIBLE:
+        supported = ", ".join(f.value for f in (Framework.ONNX, *CONVERTIBLE))
+        raise ModelUploadError(f"framework {chosen.value!r} is not supported yet; supported: {supported}")
+    if input_schema is None or output_schema is None:
+        raise ModelUploadError(
+            f"framework {chosen.value!r} needs input_schema and output_schema (pyarrow schemas)"
+        )
+    from joey.runtimes.convert import try_convert
+    from joey.runtimes.schema import fields_from_schema
+
+    inputs, outputs = fields_from_schema(input_schema), fields_from_schema(output_schema)
+    schema_config = {"inputs": _dump(inputs), "outputs": _dump(outputs)}
+    original = _load(f"flight-{chosen.value}", path, schema_config)
+    for line in getattr(original, "load_log", []):
+        progress(line)
+    progress("Model is pending loading to a native runtime..")
+    with tempfile.TemporaryDirectory() as scratch:
+        converted = Path(scratch) / f"{path.stem}.onnx"
+        record = try_convert(chosen.value, path, original, getattr(original, "model", None),
+                             inputs, outputs, converted)
+        original.close()
+        config: dict[str, Any] = {"conversion": record.to_dict()}
+        if record.kept:
+            progress(f"Model is attempting loading to a native runtime..successful "
+                     f"({record.tried}, {record.inputs_compared} generated rows, "
+                     f"max abs diff {record.max_abs_diff:.3g})")
+            progress("Ready")
+            return _record(context, workspace_id, name, path, converted, chosen, "onnx",
+                           inputs, outputs, config, progress)
+    progress(f"Model is attempting loading to a native runtime..incompatible ({record.detail})")
+    progress("Model is pending loading to a container runtime..")
+    progress("Model is attempting loading to a container runtime..successful")
+    progress("Ready")
+    config["runtime_config"] = schema_config
+    return _record(context, workspace_id, name, path, path, chosen, "flight", inputs, outputs, config, progress)
+
+
+def _record(context: Context, workspace_id: int, name: str, uploaded: Path, runs: Path,
+            framework: Framework, runtime: str, inputs: tuple[TensorField, ...],
+            outputs: tuple[TensorField, ...], config: dict[str, Any], progress: _Progress) -> ModelVersionRow:
+    """Store the uploaded file (its sha is the version's) and the file that runs, if other."""
+    source = context.artifacts.put(uploaded)
+    running = source if runs == uploaded else context.artifacts.put(runs)
+    if running is not source:
+        config = {**config, "source_uri": source.uri}
     return context.store.add_model_version(
-        workspace_id,
-        name,
-        sha=ref.sha,
-        file_name=path.name,
-        framework=chosen.value,
-        runtime=runtime_name,
-        artifact_uri=ref.uri,
-        inputs=[f.model_dump(mode="json") for f in inputs],
-        outputs=[f.model_dump(mode="json") for f in outputs],
-        config={},
-        status="ready",
-        upload_log=log,
+        workspace_id, name, sha=source.sha, file_name=uploaded.name, framework=framework.value,
+        runtime=runtime, artifact_uri=running.uri, inputs=_dump(inputs), outputs=_dump(outputs),
+        config=config, status="ready", upload_log=progress.lines,
     )

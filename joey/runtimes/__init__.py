@@ -11,12 +11,21 @@ import importlib
 from joey.errors import FrameworkNotInstalledError, PipelineConfigError
 from joey.runtimes.base import InferenceData, Runtime, RuntimeConfig
 
-__all__ = ["RUNTIMES", "InferenceData", "Runtime", "RuntimeConfig", "runtime_class"]
+__all__ = ["RUNTIMES", "InferenceData", "Runtime", "RuntimeConfig", "runtime_class", "runtime_key"]
 
 # runtime name -> (module, class, pip extra, modules the framework needs)
+# "flight" runs a model in its own framework, so it is looked up as "flight-<framework>".
 RUNTIMES: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
     "onnx": ("joey.runtimes.onnx", "OnnxRuntime", "onnx", ("onnxruntime", "onnx")),
+    "flight-sklearn": ("joey.runtimes.pickled", "SklearnRuntime", "sklearn", ("sklearn",)),
+    "flight-xgboost": ("joey.runtimes.pickled", "XGBoostRuntime", "xgboost", ("xgboost",)),
+    "flight-pytorch": ("joey.runtimes.torchscript", "TorchScriptRuntime", "pytorch", ("torch",)),
 }
+
+
+def runtime_key(runtime: str, framework: str) -> str:
+    """Registry key of a model's runtime: ``flight`` is chosen by framework."""
+    return f"flight-{framework}" if runtime == "flight" else runtime
 
 
 def runtime_class(name: str) -> type[Runtime]:

@@ -1,0 +1,44 @@
+"""Arrow schemas (what users give for non-ONNX models) <-> TensorFields (what runtimes use)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+
+from joey.spec import TensorField
+
+
+def field_from_arrow(field: pa.Field) -> TensorField:
+    """``list<float32>[10]`` -> float32 (10,); ``list<double>`` -> float64 (None,); scalars -> ()."""
+    shape: list[int | None] = []
+    arrow_type = field.type
+    while pa.types.is_list(arrow_type) or pa.types.is_large_list(arrow_type) or pa.types.is_fixed_size_list(arrow_type):
+        shape.append(arrow_type.list_size if pa.types.is_fixed_size_list(arrow_type) else None)
+        arrow_type = arrow_type.value_type
+    if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
+        dtype = "string"
+    else:
+        dtype = np.dtype(arrow_type.to_pandas_dtype()).name
+    return TensorField(name=field.name, dtype=dtype, shape=tuple(shape))
+
+
+def fields_from_schema(schema: pa.Schema) -> tuple[TensorField, ...]:
+    return tuple(field_from_arrow(f) for f in schema)
+
+
+def sample_inputs(fields: tuple[TensorField, ...], rows: int, seed: int = 0) -> dict[str, np.ndarray]:
+    """Generated inputs for proving a conversion: normal floats, small non-negative ints."""
+    rng = np.random.default_rng(seed)
+    data: dict[str, np.ndarray] = {}
+    for field in fields:
+        shape = (rows, *(d if d is not None else 4 for d in field.shape))
+        dtype = np.dtype(field.dtype) if field.dtype != "string" else np.dtype(object)
+        if dtype.kind == "f":
+            data[field.name] = rng.normal(size=shape).astype(dtype)
+        elif dtype.kind in "iu":
+            data[field.name] = rng.integers(0, 10, size=shape).astype(dtype)
+        elif dtype.kind == "b":
+            data[field.name] = rng.integers(0, 2, size=shape).astype(bool)
+        else:
+            data[field.name] = rng.integers(0, 10, size=shape).astype(str).astype(object)
+    return data
