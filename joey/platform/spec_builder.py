@@ -63,6 +63,10 @@ def build_spec(
         row = context.store.get_model_version(workspace_id, ref["name"], ref["version"])
         if row is None:
             raise EntityNotFoundError("model", ref["name"], f"with the version {ref['version']}")
+        if row.status != "ready":
+            raise PipelineConfigError(
+                f"model {row.name!r} version {row.version} has status {row.status!r}; see get_upload_logs()"
+            )
         options = step_options(config, f"{row.name}-{row.id}", row.runtime in NATIVE_RUNTIMES,
                                row.config.get("dynamic_batching_config"))
         steps.append(ModelStep(model=model_spec(row), options=options))

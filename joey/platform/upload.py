@@ -17,8 +17,10 @@ from joey.platform.store import ModelVersionRow
 from joey.runtimes import runtime_class
 from joey.spec import TensorField
 
-_BY_SUFFIX = {".onnx": Framework.ONNX}
+_BY_SUFFIX = {".onnx": Framework.ONNX, ".py": Framework.PYTHON}
 CONVERTIBLE = (Framework.SKLEARN, Framework.XGBOOST, Framework.PYTORCH)
+# frameworks that run as they are: (runtime string, registry key)
+AS_IS = {Framework.CUSTOM: ("flight", "flight-custom"), Framework.PYTHON: ("python", "python")}
 
 
 def resolve_framework(path: Path, framework: Framework | str | None) -> Framework:
@@ -89,8 +91,8 @@ def upload(
         progress("Model is attempting loading to a native runtime..successful")
         progress("Ready")
         return _record(context, workspace_id, name, path, path, chosen, "onnx", inputs, outputs, {}, progress)
-    if chosen not in CONVERTIBLE:
-        supported = ", ".join(f.value for f in (Framework.ONNX, *CONVERTIBLE))
+    if chosen not in CONVERTIBLE and chosen not in AS_IS:
+        supported = ", ".join(f.value for f in (Framework.ONNX, *CONVERTIBLE, *AS_IS))
         raise ModelUploadError(f"framework {chosen.value!r} is not supported yet; supported: {supported}")
     if input_schema is None or output_schema is None:
         raise ModelUploadError(
@@ -101,6 +103,8 @@ def upload(
 
     inputs, outputs = fields_from_schema(input_schema), fields_from_schema(output_schema)
     schema_config = {"inputs": _dump(inputs), "outputs": _dump(outputs)}
+    if chosen in AS_IS:
+        return _upload_code(context, workspace_id, name, path, chosen, inputs, outputs, schema_config, progress)
     original = _load(f"flight-{chosen.value}", path, schema_config)
     for line in getattr(original, "load_log", []):
         progress(line)
@@ -126,9 +130,33 @@ def upload(
     return _record(context, workspace_id, name, path, path, chosen, "flight", inputs, outputs, config, progress)
 
 
+def _upload_code(context: Context, workspace_id: int, name: str, path: Path, framework: Framework,
+                 inputs: tuple[TensorField, ...], outputs: tuple[TensorField, ...],
+                 schema_config: dict[str, Any], progress: _Progress) -> ModelVersionRow:
+    """BYOP and Python steps: validate the code; a broken rule is recorded and raised."""
+    runtime_name, key = AS_IS[framework]
+    progress("Model is pending loading to a container runtime..")
+    try:
+        runtime = _load(key, path, schema_config)
+        runtime.close()
+    except ModelUploadError as exc:
+        progress(f"stdout F custom model validation failed: {exc}")
+        row = _record(context, workspace_id, name, path, path, framework, runtime_name, inputs, outputs,
+                      {"runtime_config": schema_config}, progress, status="error")
+        raise ModelUploadError(
+            f"{exc} (model {name!r} version {row.version} recorded with status 'error'; "
+            "get_upload_logs() shows the log)"
+        ) from exc
+    progress("Model is attempting loading to a container runtime..successful")
+    progress("Ready")
+    return _record(context, workspace_id, name, path, path, framework, runtime_name, inputs, outputs,
+                   {"runtime_config": schema_config}, progress)
+
+
 def _record(context: Context, workspace_id: int, name: str, uploaded: Path, runs: Path,
             framework: Framework, runtime: str, inputs: tuple[TensorField, ...],
-            outputs: tuple[TensorField, ...], config: dict[str, Any], progress: _Progress) -> ModelVersionRow:
+            outputs: tuple[TensorField, ...], config: dict[str, Any], progress: _Progress,
+            status: str = "ready") -> ModelVersionRow:
     """Store the uploaded file (its sha is the version's) and the file that runs, if other."""
     source = context.artifacts.put(uploaded)
     running = source if runs == uploaded else context.artifacts.put(runs)
@@ -137,5 +165,5 @@ def _record(context: Context, workspace_id: int, name: str, uploaded: Path, runs
     return context.store.add_model_version(
         workspace_id, name, sha=source.sha, file_name=uploaded.name, framework=framework.value,
         runtime=runtime, artifact_uri=running.uri, inputs=_dump(inputs), outputs=_dump(outputs),
-        config=config, status="ready", upload_log=progress.lines,
+        config=config, status=status, upload_log=progress.lines,
     )

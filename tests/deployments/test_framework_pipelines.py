@@ -66,3 +66,34 @@ def test_non_onnx_upload_needs_both_schemas(client, tmp_path: Path) -> None:
     trained = fm.sklearn_logreg(tmp_path)
     with pytest.raises(ModelUploadError, match="input_schema and output_schema"):
         client.upload_model("no-schema", trained.path, framework="sklearn")
+
+
+def test_python_step_onnx_byop_chain_equals_the_three_functions_by_hand(client, tmp_path: Path) -> None:
+    import joey
+    from joey.testing.code_models import (
+        BYOP_OUTPUT_SCHEMA,
+        PYTHON_STEP_INPUT,
+        PYTHON_STEP_OUTPUT,
+        byop_zip,
+        python_step,
+    )
+    from joey.testing.onnx_models import mlp, run_onnx
+
+    pre = client.upload_model("pre", python_step(tmp_path / "pre.zip"), framework=joey.Framework.PYTHON,
+                              input_schema=PYTHON_STEP_INPUT, output_schema=PYTHON_STEP_OUTPUT)
+    assert pre.config().runtime() == "python"
+    onnx_path = mlp(tmp_path / "m.onnx", seed=31)
+    scorer = client.upload_model("scorer", onnx_path).configure(tensor_fields=["tensor"])
+    post = client.upload_model(
+        "post", byop_zip(tmp_path / "post.zip", scale=100.0), framework=joey.Framework.CUSTOM,
+        input_schema=pa.schema([pa.field("dense_1", pa.list_(pa.float32(), 1))]),
+        output_schema=BYOP_OUTPUT_SCHEMA,
+    )
+    assert post.config().runtime() == "flight"
+    pipeline = client.build_pipeline("three").add_model_step(pre).add_model_step(scorer).add_model_step(post)
+    pipeline.deploy()
+    raw = np.random.default_rng(32).normal(size=(25, 29))
+    result = pipeline.infer(_table({"raw": raw}))
+    assert result.schema.names == ["time", "in.raw", "out.prediction", "anomaly.count"]
+    by_hand = run_onnx(onnx_path, {"dense_input": np.tanh(raw.astype(np.float32))})["dense_1"][:, 0] * 100.0
+    np.testing.assert_allclose(result.column("out.prediction").to_numpy(), by_hand.astype(np.float32), rtol=1e-6)
