@@ -17,8 +17,13 @@ from joey.platform.store import ModelVersionRow
 from joey.runtimes import runtime_class
 from joey.spec import TensorField
 
-_BY_SUFFIX = {".onnx": Framework.ONNX, ".py": Framework.PYTHON}
-CONVERTIBLE = (Framework.SKLEARN, Framework.XGBOOST, Framework.PYTORCH)
+_BY_SUFFIX = {
+    ".onnx": Framework.ONNX, ".py": Framework.PYTHON, ".h5": Framework.KERAS,
+    ".keras": Framework.KERAS, ".pt": Framework.PYTORCH, ".pth": Framework.PYTORCH,
+}
+CONVERTIBLE = (Framework.SKLEARN, Framework.XGBOOST, Framework.PYTORCH, Framework.KERAS)
+# frameworks whose file declares its own signature: framework -> native runtime
+SELF_DESCRIBING = {Framework.ONNX: "onnx", Framework.TENSORFLOW: "tensorflow"}
 # frameworks that run as they are: (runtime string, registry key)
 AS_IS = {Framework.CUSTOM: ("flight", "flight-custom"), Framework.PYTHON: ("python", "python")}
 
@@ -83,16 +88,17 @@ def upload(
     chosen = resolve_framework(path, framework)
     progress = _Progress()
     progress("Waiting for model loading - this will take up to 10min.")
-    if chosen is Framework.ONNX:
+    if chosen in SELF_DESCRIBING:
+        runtime_name = SELF_DESCRIBING[chosen]
         progress("Model is pending loading to a native runtime.")
-        runtime = _load("onnx", path, None)
+        runtime = _load(runtime_name, path, None)
         inputs, outputs = runtime.signature()
         runtime.close()
         progress("Model is attempting loading to a native runtime..successful")
         progress("Ready")
-        return _record(context, workspace_id, name, path, path, chosen, "onnx", inputs, outputs, {}, progress)
+        return _record(context, workspace_id, name, path, path, chosen, runtime_name, inputs, outputs, {}, progress)
     if chosen not in CONVERTIBLE and chosen not in AS_IS:
-        supported = ", ".join(f.value for f in (Framework.ONNX, *CONVERTIBLE, *AS_IS))
+        supported = ", ".join(f.value for f in (*SELF_DESCRIBING, *CONVERTIBLE, *AS_IS))
         raise ModelUploadError(f"framework {chosen.value!r} is not supported yet; supported: {supported}")
     if input_schema is None or output_schema is None:
         raise ModelUploadError(

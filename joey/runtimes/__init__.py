@@ -20,6 +20,8 @@ RUNTIMES: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
     "flight-sklearn": ("joey.runtimes.pickled", "SklearnRuntime", "sklearn", ("sklearn",)),
     "flight-xgboost": ("joey.runtimes.pickled", "XGBoostRuntime", "xgboost", ("xgboost",)),
     "flight-pytorch": ("joey.runtimes.torchscript", "TorchScriptRuntime", "pytorch", ("torch",)),
+    "tensorflow": ("joey.runtimes.tensorflow", "TensorFlowRuntime", "tensorflow", ("tensorflow",)),
+    "flight-keras": ("joey.runtimes.tensorflow", "KerasRuntime", "tensorflow", ("keras", "tensorflow")),
     "flight-custom": ("joey.runtimes.byop", "ByopRuntime", "onnx", ()),
     "python": ("joey.runtimes.byop", "PythonStepRuntime", "onnx", ()),
 }

@@ -131,6 +131,8 @@ def _to_onnx(framework: str, model: Any, artifact: Path, inputs: tuple[TensorFie
         return "onnxmltools", convert_xgboost(model, initial_types=types, target_opset=15)
     if framework == "pytorch":
         return "torch.onnx", _torch_to_onnx(artifact, inputs)
+    if framework == "keras":
+        return "tf2onnx", _keras_to_onnx(model, inputs)
     raise ValueError(f"no ONNX converter for {framework}")
 
 
@@ -151,6 +153,23 @@ def _torch_to_onnx(artifact: Path, inputs: tuple[TensorField, ...]) -> Any:
         torch.onnx.export(module, examples, str(target), input_names=names, dynamo=False,
                           dynamic_axes={n: {0: "batch"} for n in names})
         return onnx.load(str(target))
+
+
+def _keras_to_onnx(model: Any, inputs: tuple[TensorField, ...]) -> Any:
+    """tf2onnx on a tf.function that calls the Keras model (``from_keras`` fails on Keras 3)."""
+    import tensorflow as tf
+    import tf2onnx
+
+    spec = [tf.TensorSpec((None, *f.shape), tf.as_dtype(f.dtype), name=f.name) for f in inputs]
+    compute = tf.as_dtype(model.inputs[0].dtype) if getattr(model, "inputs", None) else tf.float32
+
+    def call(*args: Any) -> Any:
+        cast = [tf.cast(a, compute) for a in args]
+        return model(cast[0] if len(cast) == 1 else cast, training=False)
+
+    proto, _ = tf2onnx.convert.from_function(tf.function(call, input_signature=spec),
+                                             input_signature=spec, opset=17)
+    return proto
 
 
 def prove(original: Runtime, candidate: Runtime, inputs: tuple[TensorField, ...],
@@ -182,7 +201,8 @@ def try_convert(framework: str, artifact: Path, original: Any, model_object: Any
 
     from joey.runtimes.onnx import OnnxRuntime
 
-    tried = {"sklearn": "skl2onnx", "xgboost": "onnxmltools", "pytorch": "torch.onnx"}.get(framework, "none")
+    tried = {"sklearn": "skl2onnx", "xgboost": "onnxmltools", "pytorch": "torch.onnx",
+             "keras": "tf2onnx"}.get(framework, "none")
     try:
         tried, proto = _to_onnx(framework, model_object, artifact, inputs)
         proto = conform(proto, inputs, outputs)

@@ -145,3 +145,55 @@ def torchscript_multi_io(directory: Path) -> Trained:
         pa.schema([pa.field("output_1", pa.list_(pa.float32(), 3)), pa.field("output_2", pa.list_(pa.float32(), 2))]),
         {"input_1": x1, "input_2": x2}, {"output_1": out1.numpy(), "output_2": out2.numpy()},
     )
+
+
+def keras_sequential(directory: Path, suffix: str = ".h5") -> Trained:
+    """Wallaroo's auto-conversion Keras example: Input [10] -> Dense(32, softmax), float64 schema."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((10,), name="input"), keras.layers.Dense(32, activation="softmax")])
+    path = directory / f"keras_sequential{suffix}"
+    model.save(str(path))
+    x = np.random.default_rng(6).normal(size=(20, 10))
+    expected = np.asarray(model(x.astype(np.float32), training=False)).astype(np.float64)
+    return Trained(
+        path, "keras", pa.schema([pa.field("input", pa.list_(pa.float64(), 10))]),
+        pa.schema([pa.field("output", pa.list_(pa.float64(), 32))]), {"input": x}, {"output": expected},
+    )
+
+
+def tensorflow_savedmodel(directory: Path) -> Trained:
+    """A SavedModel zip (with ``__MACOSX/`` junk) whose serving signature has three outputs."""
+    import shutil
+    import zipfile
+
+    import tensorflow as tf
+
+    weights = np.random.default_rng(7).normal(size=(50, 3)).astype(np.float32)
+
+    class Scorer(tf.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.w = tf.Variable(weights)
+
+        @tf.function(input_signature=[tf.TensorSpec((None, 50), tf.float32, name="text_input")])
+        def serve(self, text_input: tf.Tensor) -> dict[str, tf.Tensor]:
+            logits = tf.matmul(text_input, self.w)
+            return {"zeta": tf.sigmoid(logits[:, :1]), "alpha": tf.sigmoid(logits[:, 1:2]),
+                    "main": tf.sigmoid(logits[:, 2:3])}
+
+    module = Scorer()
+    folder = directory / "scorer"
+    tf.saved_model.save(module, str(folder), signatures={"serving_default": module.serve})
+    path = directory / "scorer.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        for file in folder.rglob("*"):
+            if file.is_file():
+                archive.write(file, f"scorer/{file.relative_to(folder)}")
+        archive.writestr("__MACOSX/scorer/._saved_model.pb", b"junk")
+    shutil.rmtree(folder)
+    x = np.random.default_rng(8).normal(size=(20, 50)).astype(np.float32)
+    expected = {k: v.numpy() for k, v in module.serve(tf.constant(x)).items()}
+    empty = pa.schema([])
+    return Trained(path, "tensorflow", empty, empty, {"text_input": x}, expected)

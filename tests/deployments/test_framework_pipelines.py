@@ -37,8 +37,10 @@ def _column(result: pa.Table, name: str, rows: int) -> np.ndarray:
         (fm.xgboost_booster, "onnx", 1e-5),
         (fm.torchscript_multi_io, "onnx", 1e-5),
         (lambda d: fm.torchscript_single_io(d, "float64"), "flight", 1e-9),
+        (fm.keras_sequential, "onnx", 1e-6),
     ],
-    ids=["sklearn-onnx", "sklearn-flight", "xgboost-onnx", "booster-onnx", "pytorch-onnx", "pytorch-flight"],
+    ids=["sklearn-onnx", "sklearn-flight", "xgboost-onnx", "booster-onnx", "pytorch-onnx",
+         "pytorch-flight", "keras-onnx"],
 )
 def test_framework_model_serves_its_own_predictions(client, tmp_path: Path, factory, runtime, tolerance) -> None:
     trained = factory(tmp_path)
@@ -97,3 +99,14 @@ def test_python_step_onnx_byop_chain_equals_the_three_functions_by_hand(client, 
     assert result.schema.names == ["time", "in.raw", "out.prediction", "anomaly.count"]
     by_hand = run_onnx(onnx_path, {"dense_input": np.tanh(raw.astype(np.float32))})["dense_1"][:, 0] * 100.0
     np.testing.assert_allclose(result.column("out.prediction").to_numpy(), by_hand.astype(np.float32), rtol=1e-6)
+
+
+def test_tensorflow_savedmodel_pipeline(client, tmp_path: Path) -> None:
+    trained = fm.tensorflow_savedmodel(tmp_path)
+    model = client.upload_model("tf-scorer", trained.path, framework="tensorflow")
+    assert model.config().runtime() == "tensorflow"
+    pipeline = client.build_pipeline("tf-pipe").add_model_step(model).deploy()
+    result = pipeline.infer(_table(trained.x))
+    assert result.schema.names == ["time", "in.text_input", "out.alpha", "out.main", "out.zeta", "anomaly.count"]
+    for name, expected in trained.expected.items():
+        np.testing.assert_allclose(_column(result, name, 20), expected, atol=1e-6)

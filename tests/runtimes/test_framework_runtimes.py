@@ -23,6 +23,8 @@ FACTORIES: dict[str, tuple[Callable[[Path], fm.Trained], bool]] = {
     "pytorch-single-io": (fm.torchscript_single_io, True),
     "pytorch-multi-io": (fm.torchscript_multi_io, True),
     "pytorch-float64": (lambda d: fm.torchscript_single_io(d, "float64"), False),
+    "keras-h5": (fm.keras_sequential, True),
+    "keras-v3-file": (lambda d: fm.keras_sequential(d, ".keras"), True),
 }
 
 
@@ -80,3 +82,16 @@ def test_a_pickle_the_library_cannot_load_names_the_version(tmp_path: Path) -> N
     runtime = SklearnRuntime()
     with pytest.raises(ValueError, match=f"scikit-learn {sklearn.__version__} cannot load this pickle"):
         runtime.load(broken, SklearnRuntime.parse_config({"inputs": [{"name": "inputs", "dtype": "float64", "shape": [4]}], "outputs": []}))
+
+
+def test_tensorflow_savedmodel_serves_its_signature_with_outputs_sorted(tmp_path: Path) -> None:
+    trained = fm.tensorflow_savedmodel(tmp_path)
+    cls = runtime_class("tensorflow")
+    runtime = cls()
+    runtime.load(trained.path, cls.parse_config(None))
+    inputs, outputs = runtime.signature()
+    assert [(f.name, f.dtype, f.shape) for f in inputs] == [("text_input", "float32", (50,))]
+    assert [f.name for f in outputs] == ["alpha", "main", "zeta"]
+    got = runtime.predict(trained.x)
+    for name, expected in trained.expected.items():
+        np.testing.assert_allclose(got[name], expected, atol=1e-6)
