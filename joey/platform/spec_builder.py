@@ -9,7 +9,7 @@ from joey.autoscaling import DeploymentConfig, ingress_options, step_options
 from joey.errors import EntityNotFoundError, PipelineConfigError
 from joey.platform.context import Context
 from joey.platform.store import ModelVersionRow
-from joey.spec import DeploymentSpec, ModelSpec, ModelStep, TensorField
+from joey.spec import DeploymentSpec, ModelSpec, ModelStep, ServeOptions, TensorField
 
 NATIVE_RUNTIMES = frozenset({"onnx", "tensorflow", "python"})
 
@@ -29,6 +29,16 @@ def model_spec(row: ModelVersionRow) -> ModelSpec:
         tensor_fields=tuple(tensor_fields) if tensor_fields else None,
         runtime_config=dict(row.config.get("runtime_config") or {}),
     )
+
+
+def _isolated(context: Context, options: ServeOptions, requirements: list[str]) -> ServeOptions:
+    """Run the step with its own environment's python (built now if it is not there yet)."""
+    from joey.platform.environments import ensure_environment
+
+    python = ensure_environment(requirements, context.settings.home / "envs", print)
+    actor = dict(options.ray_actor_options)
+    actor["runtime_env"] = {**actor.get("runtime_env", {}), "py_executable": str(python)}
+    return options.model_copy(update={"ray_actor_options": actor})
 
 
 def _check_chain(steps: list[ModelSpec]) -> None:
@@ -69,6 +79,8 @@ def build_spec(
             )
         options = step_options(config, f"{row.name}-{row.id}", row.runtime in NATIVE_RUNTIMES,
                                row.config.get("dynamic_batching_config"))
+        if row.config.get("requirements"):
+            options = _isolated(context, options, row.config["requirements"])
         steps.append(ModelStep(model=model_spec(row), options=options))
     _check_chain([s.model for s in steps])
     if config.fuse_steps:

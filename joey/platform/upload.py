@@ -3,6 +3,7 @@ is proven equal, store the artifact, record the version."""
 
 from __future__ import annotations
 
+import json
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -142,13 +143,21 @@ def _upload_code(context: Context, workspace_id: int, name: str, path: Path, fra
     """BYOP and Python steps: validate the code; a broken rule is recorded and raised."""
     runtime_name, key = AS_IS[framework]
     progress("Model is pending loading to a container runtime..")
+    config: dict[str, Any] = {"runtime_config": schema_config}
     try:
-        runtime = _load(key, path, schema_config)
-        runtime.close()
+        requirements = _requirements(path)
+        if requirements:
+            from joey.platform.environments import check_in_environment, ensure_environment
+
+            python = ensure_environment(requirements, context.settings.home / "envs", progress)
+            check_in_environment(python, key, path, json.dumps(schema_config))
+            config["requirements"] = requirements
+        else:
+            _load(key, path, schema_config).close()
     except ModelUploadError as exc:
         progress(f"stdout F custom model validation failed: {exc}")
         row = _record(context, workspace_id, name, path, path, framework, runtime_name, inputs, outputs,
-                      {"runtime_config": schema_config}, progress, status="error")
+                      config, progress, status="error")
         raise ModelUploadError(
             f"{exc} (model {name!r} version {row.version} recorded with status 'error'; "
             "get_upload_logs() shows the log)"
@@ -156,7 +165,21 @@ def _upload_code(context: Context, workspace_id: int, name: str, path: Path, fra
     progress("Model is attempting loading to a container runtime..successful")
     progress("Ready")
     return _record(context, workspace_id, name, path, path, framework, runtime_name, inputs, outputs,
-                   {"runtime_config": schema_config}, progress)
+                   config, progress)
+
+
+def _requirements(path: Path) -> list[str]:
+    """The zip's top-level requirements.txt (or that of its one folder), parsed."""
+    import zipfile
+
+    from joey.platform.environments import parse_requirements
+
+    if not zipfile.is_zipfile(path):
+        return []
+    with zipfile.ZipFile(path) as archive:
+        names = [n for n in archive.namelist() if not n.startswith("__MACOSX/")]
+        found = [n for n in names if n.count("/") <= 1 and n.rsplit("/", 1)[-1] == "requirements.txt"]
+        return parse_requirements(archive.read(sorted(found, key=len)[0]).decode()) if found else []
 
 
 def _record(context: Context, workspace_id: int, name: str, uploaded: Path, runs: Path,
