@@ -26,6 +26,8 @@ class TensorField(_Frozen):
     name: str
     dtype: str
     shape: tuple[int | None, ...] = ()
+    nullable: bool = False
+    """Optional input (BYOP only): nulls reach the model instead of being refused."""
 
     def renamed(self, name: str) -> TensorField:
         return self.model_copy(update={"name": name})

@@ -108,7 +108,8 @@ def upload(
     from joey.runtimes.convert import try_convert
     from joey.runtimes.schema import fields_from_schema
 
-    inputs, outputs = fields_from_schema(input_schema), fields_from_schema(output_schema)
+    inputs = fields_from_schema(input_schema, optional=chosen is Framework.CUSTOM)
+    outputs = fields_from_schema(output_schema)
     schema_config = {"inputs": _dump(inputs), "outputs": _dump(outputs)}
     if chosen in AS_IS:
         return _upload_code(context, workspace_id, name, path, chosen, inputs, outputs, schema_config, progress)

@@ -8,7 +8,7 @@ import pyarrow as pa
 from joey.spec import TensorField
 
 
-def field_from_arrow(field: pa.Field) -> TensorField:
+def field_from_arrow(field: pa.Field, optional: bool = False) -> TensorField:
     """``list<float32>[10]`` -> float32 (10,); ``list<double>`` -> float64 (None,); scalars -> ()."""
     shape: list[int | None] = []
     arrow_type = field.type
@@ -19,11 +19,12 @@ def field_from_arrow(field: pa.Field) -> TensorField:
         dtype = "string"
     else:
         dtype = np.dtype(arrow_type.to_pandas_dtype()).name
-    return TensorField(name=field.name, dtype=dtype, shape=tuple(shape))
+    return TensorField(name=field.name, dtype=dtype, shape=tuple(shape), nullable=optional and field.nullable)
 
 
-def fields_from_schema(schema: pa.Schema) -> tuple[TensorField, ...]:
-    return tuple(field_from_arrow(f) for f in schema)
+def fields_from_schema(schema: pa.Schema, optional: bool = False) -> tuple[TensorField, ...]:
+    """``optional``: fields may take nulls unless the schema says ``nullable=False`` (BYOP)."""
+    return tuple(field_from_arrow(f, optional) for f in schema)
 
 
 def sample_inputs(fields: tuple[TensorField, ...], rows: int, seed: int = 0) -> dict[str, np.ndarray]:

@@ -34,6 +34,10 @@ def _stringlike(t: pa.DataType) -> bool:
 def column_to_tensor(column: pa.Array | pa.ChunkedArray, field: TensorField) -> np.ndarray:
     """One request column as a batch-first array of ``field``'s dtype, or InvalidInputError."""
     array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if field.nullable:
+        optional = _optional_tensor(array, field)
+        if optional is not None:
+            return optional
     expected = field.describe()
     rows = len(array)
     dims: list[int] = []
@@ -62,6 +66,35 @@ def column_to_tensor(column: pa.Array | pa.ChunkedArray, field: TensorField) -> 
         if want is not None and want != got:
             raise InvalidInputError(field.name, expected, _describe_arrow(array.type, dims))
     return _cast(values, field, array.type, dims).reshape((rows, *dims))
+
+
+def _optional_tensor(array: pa.Array, field: TensorField) -> np.ndarray | None:
+    """Optional inputs (CONTRACT "Optional inputs"): nulls reach the code as NaN or None.
+
+    Returns None when the column has no nulls and equal row lengths, so the regular
+    (vectorized, typed) path applies.
+    """
+    if pa.types.is_null(array.type):  # all nulls: the type comes from the schema
+        if not field.shape and np.dtype(field.dtype if field.dtype != "string" else object).kind == "f":
+            return np.full(len(array), np.nan, dtype=field.dtype)
+        return np.full(len(array), None, dtype=object)
+    if not _is_list(array.type):
+        if not array.null_count:
+            return None
+        if field.dtype != "string" and np.dtype(field.dtype).kind == "f":
+            return np.asarray(array.cast(pa.from_numpy_dtype(np.dtype(field.dtype))).to_numpy(zero_copy_only=False))
+        return np.asarray(array.to_pylist(), dtype=object)
+    lengths = pc.list_value_length(array)
+    bounds = pc.min_max(lengths)
+    untyped = pa.types.is_null(array.type.value_type)  # only [] and [None] were sent
+    if (not untyped and not array.null_count and not array.flatten().null_count
+            and bounds["min"].as_py() == bounds["max"].as_py()):
+        return None
+    # [] and [None] rows: one array per row (rare, so per-row conversion is acceptable here)
+    rows = np.empty(len(array), dtype=object)
+    for index, value in enumerate(array.to_pylist()):
+        rows[index] = np.asarray(value if value is not None else [], dtype=object)
+    return rows
 
 
 def _describe_arrow(arrow_type: pa.DataType, dims: list[int]) -> str:

@@ -110,3 +110,94 @@ def test_tensorflow_savedmodel_pipeline(client, tmp_path: Path) -> None:
     assert result.schema.names == ["time", "in.text_input", "out.alpha", "out.main", "out.zeta", "anomaly.count"]
     for name, expected in trained.expected.items():
         np.testing.assert_allclose(_column(result, name, 20), expected, atol=1e-6)
+
+
+OPTIONAL_SOURCE = '''
+import numpy as np
+from mac.inference import Inference
+from mac.inference.creation import InferenceBuilder
+
+
+class OptionalInference(Inference):
+    def _predict(self, input_data):
+        x = input_data["x"]
+        tags = input_data["tags"]
+        rows = len(x)
+        if rows == 3:
+            return {"filled": np.zeros(2), "tag_count": np.zeros(2, dtype=np.int64)}  # wrong row count
+        if rows == 4:
+            return {"filled": np.zeros(4)}  # a missing output
+        filled = np.where(np.isnan(x.astype(float)), -1.0, x.astype(float))
+        counts = np.array([sum(v is not None for v in list(t)) for t in tags], dtype=np.int64)
+        return {"filled": filled, "tag_count": counts}
+
+
+class OptionalBuilder(InferenceBuilder):
+    @property
+    def inference(self):
+        return OptionalInference()
+
+    def create(self, config):
+        inference = self.inference
+        inference.model = None
+        return inference
+'''
+
+
+@pytest.fixture
+def optional_pipeline(client, tmp_path: Path):
+    import joey
+    from joey.testing.code_models import byop_zip
+
+    model = client.upload_model(
+        "optional", byop_zip(tmp_path / "optional.zip", source=OPTIONAL_SOURCE), framework=joey.Framework.CUSTOM,
+        input_schema=pa.schema([pa.field("x", pa.float64()), pa.field("tags", pa.list_(pa.string())),
+                                pa.field("required", pa.int64(), nullable=False)]),
+        output_schema=pa.schema([pa.field("filled", pa.float64()), pa.field("tag_count", pa.int64())]),
+    )
+    return client.build_pipeline("optional").add_model_step(model).deploy()
+
+
+def test_byop_optional_inputs_reach_the_code_as_nulls(optional_pipeline) -> None:
+    import httpx
+
+    rows = [
+        {"x": 1.5, "tags": ["a", "b"], "required": 1},
+        {"x": None, "tags": [], "required": 2},
+        {"x": 2.0, "tags": [None], "required": 3},
+        {"x": None, "tags": ["c"], "required": 4},
+        {"x": 3.0, "tags": ["d", None, "e"], "required": 5},
+    ]
+    answer = httpx.post(optional_pipeline.url(), json=rows, params={"dataset.separator": "."}, timeout=30,
+                        headers={"Content-Type": "application/json; format=pandas-records"})
+    assert answer.status_code == 200, answer.text
+    got = answer.json()
+    assert isinstance(got, list), answer.text[:500]
+    assert [r["out.filled"] for r in got] == [1.5, -1.0, 2.0, -1.0, 3.0]
+    assert [r["out.tag_count"] for r in got] == [2, 0, 0, 1, 2]
+    assert [r["in.x"] for r in got] == [1.5, None, 2.0, None, 3.0]  # in.* echoes what was sent
+    # an all-null column takes its type from the schema
+    all_null = httpx.post(optional_pipeline.url(), json=[{"x": None, "tags": [], "required": 1}] * 2,
+                          params={"dataset.separator": "."}, timeout=30,
+                          headers={"Content-Type": "application/json; format=pandas-records"})
+    assert all_null.status_code == 200, all_null.text
+    assert [r["out.filled"] for r in all_null.json()] == [-1.0, -1.0]
+    # a field the schema marks nullable=False still refuses nulls
+    refused = httpx.post(optional_pipeline.url(), json=[{"x": 1.0, "tags": [], "required": None}], timeout=30,
+                         headers={"Content-Type": "application/json; format=pandas-records"})
+    assert refused.status_code == 400
+    assert "required" in refused.json()["error"]
+
+
+def test_byop_wrong_rows_or_missing_output_is_a_500_naming_the_field(optional_pipeline) -> None:
+    from joey.errors import ModelError
+
+    def table(n: int) -> pa.Table:
+        return pa.table({"x": pa.array([1.0] * n), "tags": pa.array([["a"]] * n, pa.list_(pa.string())),
+                         "required": pa.array([1] * n)})
+
+    with pytest.raises(ModelError, match="'filled' has 2 rows for 3 input rows"):
+        optional_pipeline.infer(table(3))
+    with pytest.raises(ModelError, match="tag_count"):
+        optional_pipeline.infer(table(4))
+    assert optional_pipeline.infer(table(2)).num_rows == 2
