@@ -95,3 +95,40 @@ def test_tensorflow_savedmodel_serves_its_signature_with_outputs_sorted(tmp_path
     got = runtime.predict(trained.x)
     for name, expected in trained.expected.items():
         np.testing.assert_allclose(got[name], expected, atol=1e-6)
+
+
+def test_a_version_mismatch_warning_is_kept_in_the_upload_log(tmp_path: Path) -> None:
+    import sklearn
+
+    import joey
+    from joey.config import Settings
+
+    trained = fm.sklearn_logreg(tmp_path)
+    current = sklearn.__version__.encode()
+    older = b"0.0.0"[: len(current)].ljust(len(current), b"0")
+    raw = trained.path.read_bytes()
+    assert current in raw
+    trained.path.write_bytes(raw.replace(current, older))  # as if pickled by another scikit-learn
+    client = joey.Client(settings=Settings(home=tmp_path / "home"))
+    model = client.upload_model("old-pickle", trained.path, framework="sklearn",
+                                input_schema=trained.input_schema, output_schema=trained.output_schema)
+    warnings = [line for line in model.get_upload_logs() if line.startswith("warning:")]
+    assert warnings and older.decode() in warnings[0] and sklearn.__version__ in warnings[0]
+
+
+REALWORLD = Path(__file__).resolve().parents[3] / "shared" / "realworld"
+
+
+@pytest.mark.skipif(not (REALWORLD / "aloha").exists(), reason="shared/realworld is not beside the checkout")
+def test_real_aloha_savedmodel_from_an_older_tensorflow_gives_its_published_outputs() -> None:
+    import pandas as pd
+
+    cls = runtime_class("tensorflow")
+    runtime = cls()
+    runtime.load(REALWORLD / "aloha" / "alohacnnlstm.zip", cls.parse_config(None))
+    _, outputs = runtime.signature()
+    assert len(outputs) == 15 and outputs[0].name == "banjori"
+    rows = pd.read_json(REALWORLD / "aloha" / "data_1.df.json", orient="records")
+    got = runtime.predict({"text_input": np.array(rows["text_input"].tolist(), dtype=np.float32)})
+    assert got["main"][0, 0] == pytest.approx(0.997564, abs=1e-6)
+    assert got["corebot"][0, 0] == pytest.approx(0.98291475, abs=1e-6)
