@@ -25,6 +25,7 @@ _BY_SUFFIX = {
 CONVERTIBLE = (Framework.SKLEARN, Framework.XGBOOST, Framework.PYTORCH, Framework.KERAS)
 # frameworks whose file declares its own signature: framework -> native runtime
 SELF_DESCRIBING = {Framework.ONNX: "onnx", Framework.TENSORFLOW: "tensorflow"}
+CONVERT_SELF_DESCRIBING = (Framework.TENSORFLOW,)
 # frameworks that run as they are: (runtime string, registry key)
 AS_IS = {Framework.CUSTOM: ("flight", "flight-custom"), Framework.PYTHON: ("python", "python")}
 
@@ -94,10 +95,27 @@ def upload(
         progress("Model is pending loading to a native runtime.")
         runtime = _load(runtime_name, path, None)
         inputs, outputs = runtime.signature()
+        conversion: dict[str, Any] = {}
+        if chosen in CONVERT_SELF_DESCRIBING:
+            from joey.runtimes.convert import try_convert
+
+            with tempfile.TemporaryDirectory() as scratch:
+                converted = Path(scratch) / f"{path.stem}.onnx"
+                record = try_convert(chosen.value, path, runtime, None, inputs, outputs, converted)
+                runtime.close()
+                conversion["conversion"] = record.to_dict()
+                if record.kept:
+                    progress(f"Model is attempting loading to a native runtime..successful "
+                             f"(ONNX by {record.tried}, {record.inputs_compared} generated rows, "
+                             f"max abs diff {record.max_abs_diff:.3g})")
+                    progress("Ready")
+                    return _record(context, workspace_id, name, path, converted, chosen, "onnx",
+                                   inputs, outputs, conversion, progress)
         runtime.close()
         progress("Model is attempting loading to a native runtime..successful")
         progress("Ready")
-        return _record(context, workspace_id, name, path, path, chosen, runtime_name, inputs, outputs, {}, progress)
+        return _record(context, workspace_id, name, path, path, chosen, runtime_name, inputs, outputs,
+                       conversion, progress)
     if chosen not in CONVERTIBLE and chosen not in AS_IS:
         supported = ", ".join(f.value for f in (*SELF_DESCRIBING, *CONVERTIBLE, *AS_IS))
         raise ModelUploadError(f"framework {chosen.value!r} is not supported yet; supported: {supported}")

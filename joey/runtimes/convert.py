@@ -47,6 +47,8 @@ def _onnx_type(dtype: str) -> int:
 
 def _pick(onnx_outputs: list[str], wanted: tuple[TensorField, ...]) -> list[str]:
     """Which converter output feeds each schema output: by order, or ``prob*`` by name."""
+    if all(f.name in onnx_outputs for f in wanted):
+        return [f.name for f in wanted]
     if len(onnx_outputs) == len(wanted):
         return list(onnx_outputs)
     probs = [n for n in onnx_outputs if "prob" in n]
@@ -133,6 +135,8 @@ def _to_onnx(framework: str, model: Any, artifact: Path, inputs: tuple[TensorFie
         return "torch.onnx", _torch_to_onnx(artifact, inputs)
     if framework == "keras":
         return "tf2onnx", _keras_to_onnx(model, inputs)
+    if framework == "tensorflow":
+        return "tf2onnx", _savedmodel_to_onnx(artifact, inputs)
     raise ValueError(f"no ONNX converter for {framework}")
 
 
@@ -172,11 +176,44 @@ def _keras_to_onnx(model: Any, inputs: tuple[TensorField, ...]) -> Any:
     return proto
 
 
+def _savedmodel_to_onnx(artifact: Path, inputs: tuple[TensorField, ...]) -> Any:
+    """A Keras SavedModel through tf-keras (which reads older TF 2 releases' files), else the
+    serving signature as a tf.function."""
+    import tensorflow as tf
+    import tf2onnx
+
+    from joey.runtimes.tensorflow import saved_model_dir
+
+    folder = saved_model_dir(artifact)
+    spec = [tf.TensorSpec((None, *f.shape), tf.as_dtype(f.dtype), name=f.name) for f in inputs]
+    try:
+        import tf_keras
+
+        model = tf_keras.models.load_model(str(folder), compile=False)
+        if not isinstance(model, tf_keras.Model):
+            raise TypeError("not a Keras model")
+    except Exception:  # not a Keras SavedModel: convert its serving signature
+        loaded = tf.saved_model.load(str(folder))  # keeps the variables alive while converting
+        signature = loaded.signatures["serving_default"]
+        names = [f.name for f in inputs]
+        function = tf.function(lambda *args: signature(**dict(zip(names, args, strict=True))),
+                               input_signature=spec)
+        proto, _ = tf2onnx.convert.from_function(function, input_signature=spec, opset=17)
+        del loaded
+        return proto
+    proto, _ = tf2onnx.convert.from_keras(model, input_signature=spec, opset=17)
+    return proto
+
+
 def prove(original: Runtime, candidate: Runtime, inputs: tuple[TensorField, ...],
           outputs: tuple[TensorField, ...], rows: int = PROOF_ROWS) -> tuple[bool, float, str]:
     """Run both on the same generated rows: (equal, max abs difference, what differed)."""
     sample = sample_inputs(inputs, rows)
-    expected = original.predict(sample)
+    try:
+        expected = original.predict(sample)
+    except Exception:
+        sample = sample_inputs(inputs, rows, integral=True)
+        expected = original.predict(sample)
     got = candidate.predict(sample)
     worst = 0.0
     for field in outputs:
@@ -202,7 +239,7 @@ def try_convert(framework: str, artifact: Path, original: Any, model_object: Any
     from joey.runtimes.onnx import OnnxRuntime
 
     tried = {"sklearn": "skl2onnx", "xgboost": "onnxmltools", "pytorch": "torch.onnx",
-             "keras": "tf2onnx"}.get(framework, "none")
+             "keras": "tf2onnx", "tensorflow": "tf2onnx"}.get(framework, "none")
     try:
         tried, proto = _to_onnx(framework, model_object, artifact, inputs)
         proto = conform(proto, inputs, outputs)

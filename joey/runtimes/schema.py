@@ -27,16 +27,21 @@ def fields_from_schema(schema: pa.Schema, optional: bool = False) -> tuple[Tenso
     return tuple(field_from_arrow(f, optional) for f in schema)
 
 
-def sample_inputs(fields: tuple[TensorField, ...], rows: int, seed: int = 0) -> dict[str, np.ndarray]:
-    """Generated inputs for proving a conversion: normal floats, small non-negative ints."""
+def sample_inputs(fields: tuple[TensorField, ...], rows: int, seed: int = 0,
+                  integral: bool = False) -> dict[str, np.ndarray]:
+    """Generated inputs for proving a conversion: normal floats, small non-negative ints.
+
+    ``integral`` draws floats from 0..9 too, for models whose float inputs are indices
+    (an embedding lookup refuses -1.3).
+    """
     rng = np.random.default_rng(seed)
     data: dict[str, np.ndarray] = {}
     for field in fields:
         shape = (rows, *(d if d is not None else 4 for d in field.shape))
         dtype = np.dtype(field.dtype) if field.dtype != "string" else np.dtype(object)
-        if dtype.kind == "f":
+        if dtype.kind == "f" and not integral:
             data[field.name] = rng.normal(size=shape).astype(dtype)
-        elif dtype.kind in "iu":
+        elif dtype.kind in "iuf":
             data[field.name] = rng.integers(0, 10, size=shape).astype(dtype)
         elif dtype.kind == "b":
             data[field.name] = rng.integers(0, 2, size=shape).astype(bool)

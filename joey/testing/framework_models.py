@@ -163,8 +163,11 @@ def keras_sequential(directory: Path, suffix: str = ".h5") -> Trained:
     )
 
 
-def tensorflow_savedmodel(directory: Path) -> Trained:
-    """A SavedModel zip (with ``__MACOSX/`` junk) whose serving signature has three outputs."""
+def tensorflow_savedmodel(directory: Path, convertible: bool = True) -> Trained:
+    """A SavedModel zip (with ``__MACOSX/`` junk) whose serving signature has three outputs.
+
+    ``convertible=False`` adds ``igamma``, which onnxruntime cannot run, so it stays TensorFlow.
+    """
     import shutil
     import zipfile
 
@@ -180,6 +183,8 @@ def tensorflow_savedmodel(directory: Path) -> Trained:
         @tf.function(input_signature=[tf.TensorSpec((None, 50), tf.float32, name="text_input")])
         def serve(self, text_input: tf.Tensor) -> dict[str, tf.Tensor]:
             logits = tf.matmul(text_input, self.w)
+            if not convertible:
+                logits = logits + tf.math.igamma(tf.abs(logits) + 1.0, tf.abs(logits) + 1.0)
             return {"zeta": tf.sigmoid(logits[:, :1]), "alpha": tf.sigmoid(logits[:, 1:2]),
                     "main": tf.sigmoid(logits[:, 2:3])}
 

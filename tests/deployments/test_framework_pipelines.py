@@ -101,15 +101,17 @@ def test_python_step_onnx_byop_chain_equals_the_three_functions_by_hand(client, 
     np.testing.assert_allclose(result.column("out.prediction").to_numpy(), by_hand.astype(np.float32), rtol=1e-6)
 
 
-def test_tensorflow_savedmodel_pipeline(client, tmp_path: Path) -> None:
-    trained = fm.tensorflow_savedmodel(tmp_path)
+@pytest.mark.parametrize(("convertible", "runtime"), [(True, "onnx"), (False, "tensorflow")])
+def test_tensorflow_savedmodel_pipeline(client, tmp_path: Path, convertible: bool, runtime: str) -> None:
+    trained = fm.tensorflow_savedmodel(tmp_path, convertible)
     model = client.upload_model("tf-scorer", trained.path, framework="tensorflow")
-    assert model.config().runtime() == "tensorflow"
+    assert model.config().runtime() == runtime
+    assert model.config().conversion()["kept"] is convertible
     pipeline = client.build_pipeline("tf-pipe").add_model_step(model).deploy()
     result = pipeline.infer(_table(trained.x))
     assert result.schema.names == ["time", "in.text_input", "out.alpha", "out.main", "out.zeta", "anomaly.count"]
     for name, expected in trained.expected.items():
-        np.testing.assert_allclose(_column(result, name, 20), expected, atol=1e-6)
+        np.testing.assert_allclose(_column(result, name, 20), expected, atol=1e-5)
 
 
 OPTIONAL_SOURCE = '''
