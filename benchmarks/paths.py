@@ -5,8 +5,10 @@ Every path is a ``Path``: ``call(payload)`` does one request end to end as a use
 ``first_output(answer)`` pulls the model's first output out of the answer as numpy, outside
 the timed region, so every answer is checked against bare onnxruntime's.
 
-Paths of one (model, batch) cell are timed round-robin (one call of each path per round),
-so a slow phase of a shared machine hits every path alike and the ratios stay fair.
+The paths of one (model, batch) cell, the limit included, are timed round-robin (one call of
+each path per round), so a slow phase of a shared machine hits every path alike and the ratios
+stay fair, with a short untimed pause after each call so that onnxruntime's spinning worker
+threads (they burn ~40 ms of a core after every parallel run) do not land on the next call.
 """
 
 from __future__ import annotations
@@ -184,6 +186,9 @@ class Plan:
     min_repeats: int = 5
     max_repeats: int = 20
     budget_s: float = 20.0
+    settle_s: float = 0.06
+    """Pause after each served call (untimed): onnxruntime's idle worker threads spin for
+    ~40 ms after a run, which would otherwise land on whichever path is timed next."""
 
 
 @dataclass
@@ -249,41 +254,51 @@ def _timed(path: Path, payload: Payload, cell: Cell) -> float | None:
     return elapsed
 
 
+def _settle(plan: Plan) -> None:
+    """Let the previous call's onnxruntime worker threads stop spinning (~40 ms of a core)."""
+    if plan.settle_s:
+        time.sleep(plan.settle_s)
+
+
 def measure_cell(model: str, paths: Sequence[Path], payload: Payload, plan: Plan,
                  log: Callable[[str], None] = print) -> list[Cell]:
-    """Warm every path up, then time them round-robin within ``plan``'s bounds."""
+    """Warm every path up, then time them within ``plan``'s bounds: the paths take turns,
+    one call each per round, and every call starts on a settled machine."""
     cells = {p.name: Cell(model, p.name, payload.batch, p.peer) for p in paths}
-    active: list[Path] = []
-    for path in paths:
+
+    def warm(path: Path) -> bool:
         cell = cells[path.name]
         ok = 0
         for _ in range(plan.warmup):
             elapsed = _timed(path, payload, cell)
+            _settle(plan)
             if elapsed is None:
                 continue
             ok += 1
             if path.limit_slow_call_s is not None and elapsed > path.limit_slow_call_s:
                 cell.skipped = f"one call took {elapsed:.1f} s (> {path.limit_slow_call_s:.0f} s)"
-                break
-        if cell.skipped is None and ok == 0 and plan.warmup:
+                return False
+        if ok == 0 and plan.warmup:
             cell.skipped = "every warm-up call failed"
-        if cell.skipped is None:
-            active.append(path)
+            return False
+        return True
+
+    active = [p for p in paths if warm(p)]
     started = time.monotonic()
     for round_index in range(plan.max_repeats):
         if round_index >= plan.min_repeats and time.monotonic() - started > plan.budget_s:
             break
         for path in active:
-            cell = cells[path.name]
-            elapsed = _timed(path, payload, cell)
+            elapsed = _timed(path, payload, cells[path.name])
             if elapsed is not None:
-                cell.times_s.append(elapsed)
+                cells[path.name].times_s.append(elapsed)
+            _settle(plan)
     for cell in cells.values():
         median = cell.median_s
         shown = f"{median * 1e3:9.2f} ms  {cell.rows_per_s:12,.0f} rows/s" if median else "        -"
         note = f"  SKIPPED: {cell.skipped}" if cell.skipped else ""
         fails = f"  failures={cell.failures}" if cell.failures else ""
-        log(f"  {model:8s} batch={payload.batch:<6d} {cell.path:22s} {shown}"
+        log(f"  {model:13s} batch={payload.batch:<6d} {cell.path:16s} {shown}"
             f"  n={len(cell.times_s)}{fails}{note}")
     return list(cells.values())
 
@@ -315,8 +330,9 @@ class Samples:
 
 
 def interleaved_latencies(calls: dict[str, Callable[[], Any]], rounds: int, per_round: int,
-                          budget_s: float) -> dict[str, Samples]:
-    """Sequential calls, in blocks of ``per_round`` per name, alternating names each round."""
+                          budget_s: float, settle_s: float = 0.06) -> dict[str, Samples]:
+    """Sequential calls, in blocks of ``per_round`` per name, alternating names each round,
+    each followed by an untimed ``settle_s`` pause (see ``Plan.settle_s``)."""
     samples = {name: Samples(name) for name in calls}
     for call in calls.values():  # warm-up
         for _ in range(3):
@@ -337,8 +353,10 @@ def interleaved_latencies(calls: dict[str, Callable[[], Any]], rounds: int, per_
                     samples[name].failures += 1
                     if len(samples[name].errors) < 3:
                         samples[name].errors.append(f"{type(exc).__name__}: {exc}"[:300])
-                    continue
-                samples[name].latencies_s.append(time.perf_counter() - begun)
+                else:
+                    samples[name].latencies_s.append(time.perf_counter() - begun)
+                if settle_s:
+                    time.sleep(settle_s)
     return samples
 
 

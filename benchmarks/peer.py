@@ -23,7 +23,9 @@ http_app = FastAPI()
 @serve.ingress(http_app)
 class OnnxPeer:
     def __init__(self, model_path: str, input_name: str, column: str) -> None:
-        self.session = ort.InferenceSession(model_path, providers=ort.get_available_providers())
+        providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider")
+                     if p in ort.get_available_providers()]
+        self.session = ort.InferenceSession(model_path, providers=providers)
         self.input_name = input_name
         self.column = column
         self.outputs = [o.name for o in self.session.get_outputs()]
@@ -47,9 +49,18 @@ class OnnxPeer:
         return Response(sink.getvalue().to_pybytes(), media_type=ARROW_FILE)
 
 
-def deploy_peer(model_name: str, model_path: str, input_name: str, column: str) -> str:
-    """Run ``peer-{model_name}`` at ``/peer/{model_name}``; returns the application name."""
+def deploy_peer(model_name: str, model_path: str, input_name: str, column: str,
+                max_ongoing_requests: int | None = None) -> str:
+    """Run ``peer-{model_name}`` at ``/peer/{model_name}``; returns the application name.
+
+    ``max_ongoing_requests`` overrides Serve's default (5) for the "tuned" variant, deployed
+    as ``peer-{model_name}-tuned`` at ``/peer/{model_name}-tuned``.
+    """
+    deployment = OnnxPeer
+    if max_ongoing_requests is not None:
+        model_name = f"{model_name}-tuned"
+        deployment = OnnxPeer.options(max_ongoing_requests=max_ongoing_requests)
     name = f"peer-{model_name}"
-    serve.run(OnnxPeer.bind(model_path, input_name, column), name=name,
+    serve.run(deployment.bind(model_path, input_name, column), name=name,
               route_prefix=f"/peer/{model_name}")
     return name

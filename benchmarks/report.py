@@ -16,6 +16,11 @@ from typing import Any
 
 RESULTS_START, RESULTS_END = "<!-- results:start -->", "<!-- results:end -->"
 TARGETS_START, TARGETS_END = "<!-- targets:start -->", "<!-- targets:end -->"
+STYLES = {  # path -> (color, line style): limit black, peer grey, joey in colour
+    "limit": ("black", "-"), "peer-http": ("grey", "--"), "peer-handle": ("grey", ":"),
+    "joey-sdk": ("C0", "-"), "joey-http-arrow": ("C3", "-"), "joey-http-json": ("C2", "-"),
+    "joey-handle": ("C1", "-"),
+}
 PATH_ORDER = ("limit", "peer-http", "peer-handle", "joey-sdk", "joey-http-arrow",
               "joey-http-json", "joey-handle")
 
@@ -120,8 +125,10 @@ def evaluate_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
 
     colds = [c["first_answer_s"] for c in results.get("cold_start", []) if c.get("first_answer_s")]
     cold = statistics.median(colds) if colds else None
-    add("cold start: deploy() to first answer (median)", cold, 5.0, False, " s",
-        ", ".join(f"{c:.2f} s" for c in colds))
+    targets.append({"target": "cold start: deploy() to first answer (median)", "measured": cold,
+                    "goal": 5.0, "goal_text": "< 5 s", "unit": " s",
+                    "met": None if cold is None else cold < 5.0,
+                    "detail": ", ".join(f"{c:.2f} s" for c in colds)})
     return targets
 
 
@@ -193,10 +200,14 @@ def small_requests_table(results: dict[str, Any]) -> str:
                    f"{_num(entry['requests_per_s'], 1)} | {_num(entry['p50_ms'], 2)} | "
                    f"{_num(entry['p99_ms'], 2)} | {entry['requests']} | {entry['failures']} |")
     batching = results.get("batching") or {}
-    note = f"\n`joey-batched` = the same model configured with `dynamic_batching_config={batching.get('config')}`"
+    note = f"\n\n`joey-batched` = the same model configured with `dynamic_batching_config={batching.get('config')}`"
     if batching.get("configure_error"):
         note += f" (configure raised `{batching['configure_error']}`; deployed without it)"
-    return "\n".join(out) + note + ".\n"
+    note += "."
+    if results.get("peer_tuned_max_ongoing_requests"):
+        note += (f" `peer-tuned` = the peer with `max_ongoing_requests="
+                 f"{results['peer_tuned_max_ongoing_requests']}` instead of Serve's default 5.")
+    return "\n".join(out) + note + "\n"
 
 
 def chain_table(results: dict[str, Any]) -> str:
@@ -317,12 +328,10 @@ def write_chart(results: dict[str, Any], path: Path) -> bool:
             if not points:
                 continue
             points.sort()
-            style = {"limit": "k-", "peer-http": "C1--", "peer-handle": "C1:"}.get(name)
+            color, line = STYLES.get(name, ("C5", "-"))
             xs, ys = zip(*points, strict=True)
-            if style:
-                ax.plot(xs, ys, style, marker="o", label=name, linewidth=2)
-            else:
-                ax.plot(xs, ys, marker="o", label=name)
+            ax.plot(xs, ys, linestyle=line, color=color, marker="o", label=name,
+                    linewidth=2.2 if name == "limit" else 1.6)
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_title(model)

@@ -22,7 +22,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path as FilePath
 from typing import Any
 
@@ -35,6 +35,7 @@ from benchmarks import report
 
 HERE = FilePath(__file__).resolve().parent
 BATCHING = {"max_batch_delay_ms": 5, "batch_size_target": 32}
+PEER_TUNED_ONGOING = 64
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,7 @@ class Mode:
     batches: tuple[int, ...]
     plans: dict[int, P.Plan]
     load_duration_s: float
+    load_warmup_s: float
     load_max_requests: int
     concurrency: tuple[int, ...]
     chain_rounds: int
@@ -54,17 +56,17 @@ class Mode:
 FULL = Mode(
     quick=False,
     batches=(1, 100, 1000, 10000),
-    plans={1: P.Plan(2, 10, 50, 6.0), 100: P.Plan(2, 10, 40, 8.0),
-           1000: P.Plan(2, 7, 20, 12.0), 10000: P.Plan(2, 5, 10, 25.0)},
-    load_duration_s=8.0, load_max_requests=50_000, concurrency=(1, 8, 32),
-    chain_rounds=10, chain_per_round=40, chain_budget_s=20.0, cold_repeats=3,
+    plans={1: P.Plan(2, 10, 30, 8.0), 100: P.Plan(2, 10, 25, 8.0),
+           1000: P.Plan(2, 7, 15, 12.0), 10000: P.Plan(2, 5, 8, 30.0)},
+    load_duration_s=8.0, load_warmup_s=1.0, load_max_requests=50_000, concurrency=(1, 8, 32),
+    chain_rounds=8, chain_per_round=10, chain_budget_s=25.0, cold_repeats=3,
 )
 QUICK = Mode(
     quick=True,
     batches=(1, 1000),
-    plans={1: P.Plan(1, 5, 20, 2.0), 1000: P.Plan(1, 3, 5, 4.0)},
-    load_duration_s=3.0, load_max_requests=20_000, concurrency=(1, 8, 32),
-    chain_rounds=4, chain_per_round=25, chain_budget_s=5.0, cold_repeats=1,
+    plans={1: P.Plan(1, 5, 12, 3.0), 1000: P.Plan(1, 3, 5, 4.0)},
+    load_duration_s=2.5, load_warmup_s=0.5, load_max_requests=20_000, concurrency=(1, 8, 32),
+    chain_rounds=4, chain_per_round=8, chain_budget_s=8.0, cold_repeats=1,
 )
 
 _STARTED = time.monotonic()
@@ -188,13 +190,15 @@ class Bench:
         if pipeline in self.pipelines:
             self.pipelines.remove(pipeline)
 
-    def deploy_peer(self, model: bench_models.BenchModel) -> tuple[str, str]:
+    def deploy_peer(self, model: bench_models.BenchModel,
+                    max_ongoing_requests: int | None = None) -> tuple[str, str]:
         from benchmarks.peer import deploy_peer
 
         started = time.monotonic()
-        app = deploy_peer(model.name, str(model.path), model.input_name, model.column)
+        app = deploy_peer(model.name, str(model.path), model.input_name, model.column,
+                          max_ongoing_requests)
         self.peers.append(app)
-        url = f"{self.base}/peer/{model.name}/"
+        url = f"{self.base}/peer/{app.removeprefix('peer-')}/"
         log(f"deployed peer {app!r} in {time.monotonic() - started:.1f}s at {url}")
         return app, url
 
@@ -323,20 +327,27 @@ def run_ccfraud(bench: Bench, timings: dict[str, float]) -> None:
         bench.results["chain"] = chain
 
     with phase("ccfraud: small requests", timings):
+        # Serve's default max_ongoing_requests (5) makes the minimal peer collapse under 32
+        # clients (the proxy backs off while the replica is full); the tuned peer shows what
+        # the same code does with a queue as deep as joey's steps allow.
+        tuned_app, tuned_url = bench.deploy_peer(model, max_ongoing_requests=PEER_TUNED_ONGOING)
         loads = []
         targets = [("joey", one_step.url(), P.JOEY_PARAMS),
                    ("joey-batched", batched.url(), P.JOEY_PARAMS),
-                   ("peer", peer_url, [])]
+                   ("peer", peer_url, []), ("peer-tuned", tuned_url, [])]
         for concurrency in mode.concurrency:
             for name, url, params in targets:
                 result = P.run_load(name, url, single_body, params, concurrency,
-                                    mode.load_duration_s, mode.load_max_requests)
+                                    mode.load_duration_s, mode.load_max_requests,
+                                    mode.load_warmup_s)
                 d = result.to_dict()
                 loads.append(d)
                 log(f"  {name:13s} c={concurrency:<3d} {d['requests_per_s'] or 0:8.1f} req/s "
                     f"p50 {d['p50_ms'] or 0:7.2f} ms p99 {d['p99_ms'] or 0:7.2f} ms "
                     f"n={d['requests']} failures={d['failures']}")
         bench.results["small_requests"] = loads
+        bench.results["peer_tuned_max_ongoing_requests"] = PEER_TUNED_ONGOING
+        bench.delete_peer(tuned_app)
 
     with phase("ccfraud: cold start", timings):
         colds = []
@@ -443,6 +454,11 @@ def main(argv: list[str] | None = None) -> int:
         "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "host": info, "loadavg_start": loadavg(), "models": {},
         "batch_sizes": list(mode.batches),
+        "plans": {str(b): asdict(plan) for b, plan in mode.plans.items()},
+        "small_request_settings": {"duration_s": mode.load_duration_s,
+                                   "warmup_s": mode.load_warmup_s,
+                                   "concurrency": list(mode.concurrency),
+                                   "max_requests": mode.load_max_requests},
     }
     timings: dict[str, float] = {}
     log(f"joey benchmarks ({'quick' if mode.quick else 'full'}) on {machine}: "
