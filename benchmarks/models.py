@@ -161,3 +161,29 @@ def verify(model: BenchModel, threads: int) -> None:
     for name, array in zip(names, results, strict=True):
         if array.shape[0] != 3 or not np.isfinite(array).all():
             raise AssertionError(f"{model.name}.{name}: bad output {array.shape}")
+
+
+def aloha_savedmodel(directory: Path, seed: int = 0) -> Path:
+    """The same Aloha architecture built in Keras (random weights), exported as a zipped
+    TensorFlow SavedModel, as a user would upload it with ``Framework.TENSORFLOW``."""
+    import shutil
+    import zipfile
+
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    text = keras.Input((ALOHA_SEQ,), name="text_input", dtype="float32")
+    x = keras.layers.Embedding(ALOHA_VOCAB, ALOHA_EMBED)(keras.ops.cast(text, "int32"))
+    x = keras.layers.Conv1D(ALOHA_CONV, 3, activation="relu")(x)
+    x = keras.layers.LSTM(ALOHA_HIDDEN)(x)
+    heads = {name: keras.layers.Dense(1, activation="sigmoid", name=name)(x) for name in ALOHA_HEADS}
+    model = keras.Model(text, heads)
+    folder = directory / "aloha-savedmodel"
+    model.export(str(folder), format="tf_saved_model", verbose=False)
+    path = directory / "aloha-savedmodel.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        for file in folder.rglob("*"):
+            if file.is_file():
+                archive.write(file, f"aloha/{file.relative_to(folder)}")
+    shutil.rmtree(folder)
+    return path

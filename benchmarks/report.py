@@ -89,39 +89,52 @@ def evaluate_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         cell.get("x_peer") if cell else None, 1.0, True, "x peer",
         f"{cell['rows_per_s']:,.0f} rows/s" if cell and cell["rows_per_s"] else "")
 
-    joey1, peer1 = _load(results, "joey", 1), _load(results, "peer", 1)
-    ratio = _ratio(joey1 and joey1["p50_ms"], peer1 and peer1["p50_ms"])
-    add("single-row HTTP, one step, 1 client: joey p50 vs peer p50", ratio, 1.2, False, "x peer",
-        f"joey {joey1['p50_ms']:.2f} ms, peer {peer1['p50_ms']:.2f} ms"
-        if ratio is not None and joey1 and peer1 else "")
+    peer1 = _load(results, "peer", 1)
+    for name, label in (("joey", "one deployment per step"), ("joey-fused", "fuse_steps")):
+        joey1 = _load(results, name, 1)
+        ratio = _ratio(joey1 and joey1["p50_ms"], peer1 and peer1["p50_ms"])
+        add(f"single-row HTTP, one step, 1 client: joey p50 vs peer p50 ({label})", ratio, 1.2,
+            False, "x peer",
+            f"joey {joey1['p50_ms']:.2f} ms, peer {peer1['p50_ms']:.2f} ms"
+            if ratio is not None and joey1 and peer1 else "")
 
     chain = results.get("chain", {})
-    per_step = chain.get("per_extra_step_http-arrow_ms")
-    detail = ""
-    if per_step is not None:
-        detail = (f"1-step p50 {chain['1-step http-arrow']['p50_ms']:.2f} ms, 3-step p50 "
-                  f"{chain['3-step http-arrow']['p50_ms']:.2f} ms (HTTP Arrow, single row); "
-                  f"SDK: {chain.get('per_extra_step_sdk_ms') or float('nan'):.2f} ms/step")
-    add("each extra chained step adds (p50)", per_step, 1.0, False, " ms", detail)
+    for prefix, label in (("", "one deployment per step"), ("fused ", "fuse_steps")):
+        key = f"{prefix}http-arrow"
+        per_step = chain.get(f"per_extra_step_{key.replace(' ', '-')}_ms")
+        detail = ""
+        if per_step is not None:
+            sdk = chain.get(f"per_extra_step_{(prefix + 'sdk').replace(' ', '-')}_ms")
+            detail = (f"1-step p50 {chain[f'1-step {key}']['p50_ms']:.2f} ms, 3-step p50 "
+                      f"{chain[f'3-step {key}']['p50_ms']:.2f} ms (HTTP Arrow, single row); "
+                      f"SDK: {sdk if sdk is not None else float('nan'):.2f} ms/step")
+        add(f"each extra chained step adds (p50, {label})", per_step, 1.0, False, " ms", detail)
 
-    batched, plain = _load(results, "joey-batched", 32), _load(results, "joey", 32)
-    speedup = _ratio(batched and batched["requests_per_s"], plain and plain["requests_per_s"])
-    p50_ratio = _ratio(batched and batched["p50_ms"], plain and plain["p50_ms"])
-    met = None
-    detail = ""
-    if speedup is not None and p50_ratio is not None and batched and plain:
-        met = speedup >= 3.0 and p50_ratio <= 2.0
-        lone = _load(results, "joey", 1)
-        detail = (f"with {batched['requests_per_s']:.0f} req/s p50 {batched['p50_ms']:.1f} ms, "
-                  f"without {plain['requests_per_s']:.0f} req/s p50 {plain['p50_ms']:.1f} ms; "
-                  f"p50 ratio {p50_ratio:.2f}x (goal ≤ 2x)")
-        if lone and lone["p50_ms"]:
-            detail += f"; 1-client p50 {lone['p50_ms']:.1f} ms"
-        error = (results.get("batching") or {}).get("configure_error")
-        if error:
-            detail += f"; configure raised: {error}"
-    add("32 concurrent single-row clients: requests/s with batching vs without", speedup, 3.0,
-        True, "x", detail, met)
+    for with_name, without_name, label in (("joey-batched", "joey", "one deployment per step"),
+                                           ("joey-fused-batched", "joey-fused", "fuse_steps")):
+        batched, plain = _load(results, with_name, 32), _load(results, without_name, 32)
+        speedup = _ratio(batched and batched["requests_per_s"], plain and plain["requests_per_s"])
+        p50_ratio = _ratio(batched and batched["p50_ms"], plain and plain["p50_ms"])
+        met = None
+        detail = ""
+        if speedup is not None and p50_ratio is not None and batched and plain:
+            met = speedup >= 3.0 and p50_ratio <= 2.0
+            lone = _load(results, without_name, 1)
+            detail = (f"with {batched['requests_per_s']:.0f} req/s p50 {batched['p50_ms']:.1f} ms, "
+                      f"without {plain['requests_per_s']:.0f} req/s p50 {plain['p50_ms']:.1f} ms; "
+                      f"p50 ratio {p50_ratio:.2f}x (goal ≤ 2x)")
+            if lone and lone["p50_ms"]:
+                detail += f"; 1-client p50 {lone['p50_ms']:.1f} ms"
+        add(f"32 concurrent single-row clients: requests/s with batching vs without ({label})",
+            speedup, 3.0, True, "x", detail, met)
+
+    tf = results.get("tensorflow_aloha") or {}
+    for path in ("joey-sdk", "joey-http-arrow"):
+        cell = _cell(results, "aloha-tf", path, 10000)
+        if cell:
+            add(f"TensorFlow Aloha SavedModel, batch 10000: joey {path[5:]} vs TensorFlow called directly",
+                cell.get("x_limit"), 1.0, True, "x TF",
+                f"{cell['rows_per_s']:,.0f} rows/s; joey runs it as {tf.get('runtime')}")
 
     colds = [c["first_answer_s"] for c in results.get("cold_start", []) if c.get("first_answer_s")]
     cold = statistics.median(colds) if colds else None
@@ -200,7 +213,9 @@ def small_requests_table(results: dict[str, Any]) -> str:
                    f"{_num(entry['requests_per_s'], 1)} | {_num(entry['p50_ms'], 2)} | "
                    f"{_num(entry['p99_ms'], 2)} | {entry['requests']} | {entry['failures']} |")
     batching = results.get("batching") or {}
-    note = f"\n\n`joey-batched` = the same model configured with `dynamic_batching_config={batching.get('config')}`"
+    note = (f"\n\n`joey-batched` = the same model configured with `dynamic_batching_config={batching.get('config')}`; "
+            "`joey-fused*` = deployed with `DeploymentConfigBuilder().fuse_steps()` (the model runs "
+            "inside the ingress replica)")
     if batching.get("configure_error"):
         note += f" (configure raised `{batching['configure_error']}`; deployed without it)"
     note += "."
@@ -222,7 +237,9 @@ def chain_table(results: dict[str, Any]) -> str:
                    f"{v['requests']} | {v['failures']} |")
     out.append("")
     out.append(f"Per extra step: HTTP Arrow {_num(chain.get('per_extra_step_http-arrow_ms'), 2)} ms, "
-               f"SDK {_num(chain.get('per_extra_step_sdk_ms'), 2)} ms ((3-step p50 - 1-step p50) / 2).")
+               f"SDK {_num(chain.get('per_extra_step_sdk_ms'), 2)} ms; with `fuse_steps`: HTTP Arrow "
+               f"{_num(chain.get('per_extra_step_fused-http-arrow_ms'), 2)} ms, SDK "
+               f"{_num(chain.get('per_extra_step_fused-sdk_ms'), 2)} ms ((3-step p50 - 1-step p50) / 2).")
     return "\n".join(out) + "\n"
 
 
@@ -393,3 +410,12 @@ def main(argv: Iterable[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def update_profile(readme: Path, text: str, source: Path) -> None:
+    """Put the profile text between the README's profile markers."""
+    if not readme.exists():
+        return
+    body = f"From `{_relative(source, readme.parent)}`:\n\n```\n{text.strip()}\n```\n"
+    readme.write_text(_replace_between(readme.read_text(), "<!-- profile:start -->",
+                                       "<!-- profile:end -->", body))

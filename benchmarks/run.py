@@ -173,12 +173,15 @@ class Bench:
 
     # ------------------------------------------------------------ deploy helpers
 
-    def deploy(self, name: str, steps: list[Any]) -> Any:
+    def deploy(self, name: str, steps: list[Any], fused: bool = False) -> Any:
+        import joey
+
         pipeline = self.client.build_pipeline(name).clear()
         for step in steps:
             pipeline = pipeline.add_model_step(step)
         started = time.monotonic()
-        pipeline.deploy()
+        config = joey.DeploymentConfigBuilder().fuse_steps().build() if fused else None
+        pipeline.deploy(deployment_config=config)
         self.pipelines.append(pipeline)
         log(f"deployed joey pipeline {name!r} ({len(steps)} step(s)) in "
             f"{time.monotonic() - started:.1f}s at {pipeline.url()}")
@@ -284,11 +287,17 @@ def run_ccfraud(bench: Bench, timings: dict[str, float]) -> None:
             batched_model = bench.upload("ccfraud-batched", model.path, ["tensor"])
         batched = bench.deploy("ccfraud-batched", [batched_model])
         bench.results["batching"] = batching
+        # fuse_steps: every step runs inside the ingress replica (no hop between steps)
+        one_fused = bench.deploy("ccfraud-fused", [one], fused=True)
+        three_fused = bench.deploy("ccfraud-chain3-fused", chain_models, fused=True)
+        batched_fused = bench.deploy("ccfraud-fused-batched", [batched_model], fused=True)
 
     with phase("ccfraud: batch sweep", timings):
         limit_session = ort_session(model.path, bench.cores)
         paths = [P.limit_path([limit_session]), *bench.peer_paths(peer_app, peer_url, "dense_1"),
-                 *bench.joey_paths(one_step, "dense_1")]
+                 *bench.joey_paths(one_step, "dense_1"),
+                 P.joey_http_arrow_path(bench.http, one_fused.url(), "dense_1",
+                                        name="joey-fused-http-arrow")]
         bench.sweep("ccfraud", model, paths)
         chain_sessions = [ort_session(f, bench.cores) for _, f, _ in chain_files]
         chain_paths = [P.limit_path(chain_sessions),
@@ -314,14 +323,17 @@ def run_ccfraud(bench: Bench, timings: dict[str, float]) -> None:
         samples = P.interleaved_latencies(
             {"1-step http-arrow": http_call(one_step.url()),
              "3-step http-arrow": http_call(three_step.url()),
-             "1-step sdk": sdk_call(one_step), "3-step sdk": sdk_call(three_step)},
+             "1-step sdk": sdk_call(one_step), "3-step sdk": sdk_call(three_step),
+             "1-step fused http-arrow": http_call(one_fused.url()),
+             "3-step fused http-arrow": http_call(three_fused.url()),
+             "1-step fused sdk": sdk_call(one_fused), "3-step fused sdk": sdk_call(three_fused)},
             mode.chain_rounds, mode.chain_per_round, mode.chain_budget_s)
         chain = {name: s.to_dict() for name, s in samples.items()}
-        for transport in ("http-arrow", "sdk"):
+        for transport in ("http-arrow", "sdk", "fused http-arrow", "fused sdk"):
             p1 = chain[f"1-step {transport}"]["p50_ms"]
             p3 = chain[f"3-step {transport}"]["p50_ms"]
             per_step = (p3 - p1) / 2 if p1 is not None and p3 is not None else None
-            chain[f"per_extra_step_{transport}_ms"] = per_step
+            chain[f"per_extra_step_{transport.replace(' ', '-')}_ms"] = per_step
             log(f"  chain {transport}: 1-step p50 {p1} ms, 3-step p50 {p3} ms, "
                 f"per extra step {per_step} ms")
         bench.results["chain"] = chain
@@ -334,6 +346,8 @@ def run_ccfraud(bench: Bench, timings: dict[str, float]) -> None:
         loads = []
         targets = [("joey", one_step.url(), P.JOEY_PARAMS),
                    ("joey-batched", batched.url(), P.JOEY_PARAMS),
+                   ("joey-fused", one_fused.url(), P.JOEY_PARAMS),
+                   ("joey-fused-batched", batched_fused.url(), P.JOEY_PARAMS),
                    ("peer", peer_url, []), ("peer-tuned", tuned_url, [])]
         for concurrency in mode.concurrency:
             for name, url, params in targets:
@@ -379,7 +393,7 @@ def run_ccfraud(bench: Bench, timings: dict[str, float]) -> None:
         bench.results["cold_start"] = colds
 
     with phase("ccfraud: undeploy", timings):
-        for pipeline in (one_step, three_step, batched):
+        for pipeline in (one_step, three_step, batched, one_fused, three_fused, batched_fused):
             bench.undeploy(pipeline)
         bench.delete_peer(peer_app)
 
@@ -420,6 +434,37 @@ def run_aloha(bench: Bench, timings: dict[str, float]) -> None:
         bench.delete_peer(peer_app)
 
 
+def run_aloha_tf(bench: Bench, timings: dict[str, float]) -> None:
+    """The Aloha architecture as a TensorFlow SavedModel: joey against TensorFlow called directly."""
+    import tensorflow as tf
+
+    from joey.runtimes.tensorflow import saved_model_dir
+
+    directory = bench.scratch / "models"
+    with phase("aloha-tf: build + upload", timings):
+        zipped = bench_models.aloha_savedmodel(directory)
+        loaded = tf.saved_model.load(str(saved_model_dir(zipped)))
+        signature = loaded.signatures["serving_default"]
+        uploaded = bench.client.upload_model("aloha-tf", zipped, framework="tensorflow")
+        bench.results["tensorflow_aloha"] = {"runtime": uploaded.config().runtime(),
+                                             "conversion": uploaded.config().conversion()}
+        pipeline = bench.deploy("aloha-tf", [uploaded])
+    output = sorted(bench_models.ALOHA_HEADS)[0]
+    model = bench_models.BenchModel("aloha", zipped, "text_input", "text_input", bench_models.ALOHA_SEQ,
+                                    bench_models.ALOHA_HEADS, 0)
+
+    def tensorflow_call(p: P.Payload) -> Any:
+        return signature(text_input=tf.constant(p.rows))
+
+    direct = P.Path("limit", tensorflow_call, lambda answer: np.asarray(answer[output]))
+    with phase("aloha-tf: batch sweep", timings):
+        paths = [direct, P.joey_sdk_path(pipeline, output), P.joey_http_arrow_path(bench.http, pipeline.url(), output)]
+        bench.sweep("aloha-tf", model, paths)
+    with phase("aloha-tf: undeploy", timings):
+        bench.undeploy(pipeline)
+    del loaded
+
+
 def count_failures(results: dict[str, Any]) -> dict[str, int]:
     failures = {
         "batch": sum(c["failures"] for c in results.get("batch", [])),
@@ -440,7 +485,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--machine", default=None, help="name in the result file names")
     parser.add_argument("--readme", type=FilePath, default=HERE / "README.md",
                         help="README whose results/targets markers are rewritten")
-    parser.add_argument("--models", default="ccfraud,aloha", help="comma-separated subset")
+    parser.add_argument("--models", default="ccfraud,aloha,aloha-tf", help="comma-separated subset")
+    parser.add_argument("--profile", action=argparse.BooleanOptionalAction, default=None,
+                        help="py-spy profile of the single-row hot path (default: on in full mode)")
     args = parser.parse_args(argv)
     mode = QUICK if args.quick else FULL
     wanted = {m.strip() for m in args.models.split(",") if m.strip()}
@@ -476,6 +523,8 @@ def main(argv: list[str] | None = None) -> int:
                 run_ccfraud(bench, timings)
             if "aloha" in wanted:
                 run_aloha(bench, timings)
+            if "aloha-tf" in wanted:
+                run_aloha_tf(bench, timings)
         except Exception as exc:
             import traceback
 
@@ -503,6 +552,16 @@ def main(argv: list[str] | None = None) -> int:
     for path in written:
         log(f"wrote {path}")
     print(report.console_summary(results), flush=True)
+    if args.profile if args.profile is not None else not mode.quick:
+        with phase("profile", timings):
+            from benchmarks import profile
+
+            try:
+                target, text = profile.profile(args.out, date, machine)
+                report.update_profile(args.readme, text, target)
+                log(f"wrote {target}")
+            except Exception as exc:  # the profile explains; it never fails the run
+                log(f"profile failed: {type(exc).__name__}: {exc}")
     total = sum(results["failures"].values())
     log(f"finished in {results['elapsed_s']:.1f}s; failures: {results['failures']}")
     return 1 if total else 0
