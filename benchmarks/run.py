@@ -1,8 +1,10 @@
 """``python -m benchmarks.run [--quick] [--out benchmarks/results]``.
 
 Starts one local Ray and Serve (loopback only), builds the models, deploys the peer apps and
-joey's pipelines, times every path, writes JSON + README table + PNG, cleans up, and exits
-non-zero when any request failed.
+joey's pipelines (one deployment per step, and fused with ``fuse_steps``), times every path,
+profiles the single-row hot path with py-spy (``benchmarks/profile.py``; ``--profile``, on by
+default in full mode), writes JSON + README tables + PNG, cleans up, and exits non-zero when any
+request failed.
 """
 
 from __future__ import annotations
@@ -297,7 +299,7 @@ def run_ccfraud(bench: Bench, timings: dict[str, float]) -> None:
         paths = [P.limit_path([limit_session]), *bench.peer_paths(peer_app, peer_url, "dense_1"),
                  *bench.joey_paths(one_step, "dense_1"),
                  P.joey_http_arrow_path(bench.http, one_fused.url(), "dense_1",
-                                        name="joey-fused-http-arrow")]
+                                        name="joey-fused")]
         bench.sweep("ccfraud", model, paths)
         chain_sessions = [ort_session(f, bench.cores) for _, f, _ in chain_files]
         chain_paths = [P.limit_path(chain_sessions),
@@ -454,15 +456,32 @@ def run_aloha_tf(bench: Bench, timings: dict[str, float]) -> None:
                                     bench_models.ALOHA_HEADS, 0)
 
     def tensorflow_call(p: P.Payload) -> Any:
-        return signature(text_input=tf.constant(p.rows))
+        # a list whose first item is the compared output, as the onnxruntime limit answers
+        return [np.asarray(signature(text_input=tf.constant(p.rows))[output])]
 
-    direct = P.Path("limit", tensorflow_call, lambda answer: np.asarray(answer[output]))
+    direct = P.Path("limit", tensorflow_call, lambda answer: np.asarray(answer[0]))
     with phase("aloha-tf: batch sweep", timings):
         paths = [direct, P.joey_sdk_path(pipeline, output), P.joey_http_arrow_path(bench.http, pipeline.url(), output)]
         bench.sweep("aloha-tf", model, paths)
     with phase("aloha-tf: undeploy", timings):
         bench.undeploy(pipeline)
     del loaded
+
+
+def run_profile(bench: Bench, timings: dict[str, float], out: FilePath, readme: FilePath,
+                date: str, machine: str) -> None:
+    """``benchmarks.profile`` on this run's Ray and Serve: py-spy on the single-row hot path.
+    py-spy failing to attach is written into the profile's report, never raised."""
+    with phase("profile", timings):
+        from benchmarks import profile as hot_path
+
+        try:
+            bench.results["profile"] = hot_path.profile_pipeline(
+                bench, out, readme, date, machine, log)
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"[:500]
+            log(f"profile failed: {error}")
+            bench.results["profile"] = {"error": error, "failures": 1}
 
 
 def count_failures(results: dict[str, Any]) -> dict[str, int]:
@@ -473,6 +492,8 @@ def count_failures(results: dict[str, Any]) -> dict[str, int]:
         "small_requests": sum(x["failures"] for x in results.get("small_requests", [])),
         "cold_start": sum(1 for x in results.get("cold_start", []) if x.get("error")),
     }
+    if "profile" in results:  # failed requests under the profile's load, or a profile crash
+        failures["profile"] = int((results["profile"] or {}).get("failures") or 0)
     if results.get("fatal"):
         failures["fatal"] = 1
     return failures
@@ -491,6 +512,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     mode = QUICK if args.quick else FULL
     wanted = {m.strip() for m in args.models.split(",") if m.strip()}
+    want_profile = args.profile if args.profile is not None else not mode.quick
 
     info = machine_info()
     cores = info["cores"] or 1
@@ -530,7 +552,12 @@ def main(argv: list[str] | None = None) -> int:
 
             traceback.print_exc()
             results["fatal"] = f"{type(exc).__name__}: {exc}"[:500]
+        except BaseException:  # Ctrl-C: clean up, no profile
+            want_profile = False
+            raise
         finally:
+            if bench is not None and want_profile:  # also after a failed phase; never raises
+                run_profile(bench, timings, args.out, args.readme, date, machine)
             if bench is not None:
                 results["batch"] = [c.to_dict() for c in bench.cells]
                 with phase("cleanup", timings):
@@ -552,16 +579,6 @@ def main(argv: list[str] | None = None) -> int:
     for path in written:
         log(f"wrote {path}")
     print(report.console_summary(results), flush=True)
-    if args.profile if args.profile is not None else not mode.quick:
-        with phase("profile", timings):
-            from benchmarks import profile
-
-            try:
-                target, text = profile.profile(args.out, date, machine)
-                report.update_profile(args.readme, text, target)
-                log(f"wrote {target}")
-            except Exception as exc:  # the profile explains; it never fails the run
-                log(f"profile failed: {type(exc).__name__}: {exc}")
     total = sum(results["failures"].values())
     log(f"finished in {results['elapsed_s']:.1f}s; failures: {results['failures']}")
     return 1 if total else 0

@@ -7,6 +7,7 @@ output schema: ``predictions`` from ``predict``, ``probabilities`` from ``predic
 from __future__ import annotations
 
 import pickle
+import re
 import warnings
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,14 @@ class SchemaConfig(RuntimeConfig):
     outputs: tuple[TensorField, ...]
 
 
+def pickled_version(raw: bytes, library: str) -> str | None:
+    """The library version a pickle was written with, when it records one (scikit-learn does)."""
+    if library != "scikit-learn":
+        return None
+    match = re.search(rb"_sklearn_version.{1,6}?\x8c.([0-9][0-9a-z.+-]*)", raw, re.S)
+    return match.group(1).decode() if match else None
+
+
 def load_pickle(path: Path, library: str, version: str) -> tuple[Any, list[str]]:
     """Unpickle, keeping version-mismatch warnings; a failure names both versions when known."""
     with warnings.catch_warnings(record=True) as caught:
@@ -33,8 +42,10 @@ def load_pickle(path: Path, library: str, version: str) -> tuple[Any, list[str]]
                 model = pickle.load(handle)
         except Exception as exc:
             seen = "; ".join(str(w.message) for w in caught)
+            written = pickled_version(path.read_bytes(), library)
+            origin = f" written by {library} {written}" if written else ""
             raise ValueError(
-                f"{library} {version} cannot load this pickle ({type(exc).__name__}: {exc})"
+                f"{library} {version} cannot load this pickle{origin} ({type(exc).__name__}: {exc})"
                 + (f"; {seen}" if seen else "")
             ) from exc
     return model, [f"warning: {w.message}" for w in caught]
