@@ -19,10 +19,13 @@ TARGETS_START, TARGETS_END = "<!-- targets:start -->", "<!-- targets:end -->"
 STYLES = {  # path -> (color, line style): limit black, peer grey, joey in colour
     "limit": ("black", "-"), "peer-http": ("grey", "--"), "peer-handle": ("grey", ":"),
     "joey-sdk": ("C0", "-"), "joey-http-arrow": ("C3", "-"), "joey-http-json": ("C2", "-"),
-    "joey-handle": ("C1", "-"),
+    "joey-handle": ("C1", "-"), "joey-fused": ("C4", "-"), "joey-fused-http-arrow": ("C4", "-"),
 }
-PATH_ORDER = ("limit", "peer-http", "peer-handle", "joey-sdk", "joey-http-arrow",
-              "joey-http-json", "joey-handle")
+PATH_ORDER = ("limit", "peer-http", "peer-handle", "joey-sdk", "joey-http-arrow", "joey-fused",
+              "joey-fused-http-arrow", "joey-http-json", "joey-handle")
+# the deployment modes every mode-dependent target is evaluated for: (load name, chain prefix, label)
+MODES = (("joey", "", "default (one deployment per step)"),
+         ("joey-fused", "fused ", "fused (`fuse_steps`)"))
 
 
 # ---------------------------------------------------------------- derived numbers
@@ -72,11 +75,13 @@ def evaluate_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     targets: list[dict[str, Any]] = []
 
     def add(name: str, measured: float | None, goal: float, higher: bool, unit: str,
-            detail: str = "", met: bool | None = None) -> None:
+            detail: str = "", met: bool | None = None, group: str | None = None,
+            mode: str | None = None) -> None:
         verdict = _verdict(measured, goal, higher) if met is None else met
         targets.append({"target": name, "measured": measured, "goal": goal,
                         "goal_text": f"{'≥' if higher else '≤'} {goal:g}{unit}",
-                        "unit": unit, "met": verdict, "detail": detail})
+                        "unit": unit, "met": verdict, "detail": detail, "group": group,
+                        "mode": mode})
 
     for path, label in (("joey-sdk", "SDK"), ("joey-http-arrow", "HTTP Arrow")):
         cell = _cell(results, "aloha", path, 10000)
@@ -85,21 +90,29 @@ def evaluate_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             f"{cell['rows_per_s']:,.0f} rows/s" if cell and cell["rows_per_s"] else "")
 
     cell = _cell(results, "ccfraud", "joey-http-arrow", 10000)
+    detail = f"{cell['rows_per_s']:,.0f} rows/s" if cell and cell["rows_per_s"] else ""
+    fused = _cell(results, "ccfraud", "joey-fused", 10000) \
+        or _cell(results, "ccfraud", "joey-fused-http-arrow", 10000)
+    if fused and fused["rows_per_s"] and fused.get("x_peer") is not None:
+        detail += f"; fused: {fused['rows_per_s']:,.0f} rows/s ({fused['x_peer']:.2f}x peer)"
     add("ccfraud, batch 10000: joey HTTP Arrow throughput vs peer HTTP",
-        cell.get("x_peer") if cell else None, 1.0, True, "x peer",
-        f"{cell['rows_per_s']:,.0f} rows/s" if cell and cell["rows_per_s"] else "")
+        cell.get("x_peer") if cell else None, 1.0, True, "x peer", detail)
 
-    peer1 = _load(results, "peer", 1)
-    for name, label in (("joey", "one deployment per step"), ("joey-fused", "fuse_steps")):
+    # The peer of the small-request comparisons is the tuned one (max_ongoing_requests=64);
+    # results from before it existed fall back to the default peer.
+    peer_name = "peer-tuned" if _load(results, "peer-tuned", 1) else "peer"
+    peer1 = _load(results, peer_name, 1)
+    for name, _, label in MODES:
         joey1 = _load(results, name, 1)
         ratio = _ratio(joey1 and joey1["p50_ms"], peer1 and peer1["p50_ms"])
-        add(f"single-row HTTP, one step, 1 client: joey p50 vs peer p50 ({label})", ratio, 1.2,
-            False, "x peer",
-            f"joey {joey1['p50_ms']:.2f} ms, peer {peer1['p50_ms']:.2f} ms"
-            if ratio is not None and joey1 and peer1 else "")
+        add(f"single-row HTTP, one step, 1 client: joey p50 vs {peer_name} p50, {label}", ratio,
+            1.2, False, "x peer",
+            f"joey {joey1['p50_ms']:.2f} ms, {peer_name} {peer1['p50_ms']:.2f} ms"
+            if ratio is not None and joey1 and peer1 else "",
+            group=f"single-row p50 ≤ 1.2x {peer_name}", mode=label)
 
     chain = results.get("chain", {})
-    for prefix, label in (("", "one deployment per step"), ("fused ", "fuse_steps")):
+    for _, prefix, label in MODES:
         key = f"{prefix}http-arrow"
         per_step = chain.get(f"per_extra_step_{key.replace(' ', '-')}_ms")
         detail = ""
@@ -108,10 +121,11 @@ def evaluate_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             detail = (f"1-step p50 {chain[f'1-step {key}']['p50_ms']:.2f} ms, 3-step p50 "
                       f"{chain[f'3-step {key}']['p50_ms']:.2f} ms (HTTP Arrow, single row); "
                       f"SDK: {sdk if sdk is not None else float('nan'):.2f} ms/step")
-        add(f"each extra chained step adds (p50, {label})", per_step, 1.0, False, " ms", detail)
+        add(f"each extra chained step adds (p50), {label}", per_step, 1.0, False, " ms", detail,
+            group="extra step ≤ 1 ms", mode=label)
 
-    for with_name, without_name, label in (("joey-batched", "joey", "one deployment per step"),
-                                           ("joey-fused-batched", "joey-fused", "fuse_steps")):
+    for (without_name, _, label), with_name in zip(MODES, ("joey-batched", "joey-fused-batched"),
+                                                   strict=True):
         batched, plain = _load(results, with_name, 32), _load(results, without_name, 32)
         speedup = _ratio(batched and batched["requests_per_s"], plain and plain["requests_per_s"])
         p50_ratio = _ratio(batched and batched["p50_ms"], plain and plain["p50_ms"])
@@ -125,7 +139,7 @@ def evaluate_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                       f"p50 ratio {p50_ratio:.2f}x (goal ≤ 2x)")
             if lone and lone["p50_ms"]:
                 detail += f"; 1-client p50 {lone['p50_ms']:.1f} ms"
-        add(f"32 concurrent single-row clients: requests/s with batching vs without ({label})",
+        add(f"32 concurrent single-row clients: requests/s with batching vs without, {label}",
             speedup, 3.0, True, "x", detail, met)
 
     tf = results.get("tensorflow_aloha") or {}
@@ -221,7 +235,8 @@ def small_requests_table(results: dict[str, Any]) -> str:
     note += "."
     if results.get("peer_tuned_max_ongoing_requests"):
         note += (f" `peer-tuned` = the peer with `max_ongoing_requests="
-                 f"{results['peer_tuned_max_ongoing_requests']}` instead of Serve's default 5.")
+                 f"{results['peer_tuned_max_ongoing_requests']}` instead of Serve's default 5; it is "
+                 "the peer the targets compare joey with (`peer` collapses under 32 clients).")
     return "\n".join(out) + note + "\n"
 
 
@@ -236,10 +251,19 @@ def chain_table(results: dict[str, Any]) -> str:
         out.append(f"| {name} | {_num(v['p50_ms'], 2)} | {_num(v['p99_ms'], 2)} | "
                    f"{v['requests']} | {v['failures']} |")
     out.append("")
-    out.append(f"Per extra step: HTTP Arrow {_num(chain.get('per_extra_step_http-arrow_ms'), 2)} ms, "
-               f"SDK {_num(chain.get('per_extra_step_sdk_ms'), 2)} ms; with `fuse_steps`: HTTP Arrow "
-               f"{_num(chain.get('per_extra_step_fused-http-arrow_ms'), 2)} ms, SDK "
-               f"{_num(chain.get('per_extra_step_fused-sdk_ms'), 2)} ms ((3-step p50 - 1-step p50) / 2).")
+    out += ["", "| mode | transport | 1-step p50 ms | 3-step p50 ms | per extra step ms |",
+            "|---|---|---:|---:|---:|"]
+    for _, prefix, label in MODES:
+        for transport in ("http-arrow", "sdk"):
+            one = chain.get(f"1-step {prefix}{transport}")
+            three = chain.get(f"3-step {prefix}{transport}")
+            if one is None and three is None:
+                continue
+            step = chain.get(f"per_extra_step_{(prefix + transport).replace(' ', '-')}_ms")
+            out.append(f"| {label} | {transport} | {_num(one and one['p50_ms'], 2)} | "
+                       f"{_num(three and three['p50_ms'], 2)} | {_num(step, 2)} |")
+    out.append("")
+    out.append("Per extra step = (3-step p50 - 1-step p50) / 2.")
     return "\n".join(out) + "\n"
 
 
@@ -258,11 +282,27 @@ def cold_table(results: dict[str, Any]) -> str:
 
 def targets_table(results: dict[str, Any]) -> str:
     out = ["| target | goal | measured | met | detail |", "|---|---|---|---|---|"]
+    groups: dict[str, list[tuple[str, bool | None]]] = {}
     for t in results.get("targets", []):
         measured = "not measured" if t["measured"] is None else f"{t['measured']:.2f}{t['unit']}"
         met = {True: "met", False: "**missed**", None: "n/a"}[t["met"]]
         out.append(f"| {t['target']} | {t['goal_text']} | {measured} | {met} | {t['detail']} |")
+        if t.get("group"):
+            groups.setdefault(t["group"], []).append((t["mode"], t["met"]))
     mode = "quick" if results.get("quick") else "full"
+    if groups:
+        out.append("")
+    for group, verdicts in groups.items():
+        meeting = [m for m, met in verdicts if met]
+        if all(met is None for _, met in verdicts):
+            said = "not measured"
+        elif not meeting:
+            said = "met by neither mode"
+        elif len(meeting) == len(verdicts):
+            said = "met by both modes"
+        else:
+            said = "met by " + " and ".join(meeting) + " only"
+        out.append(f"- {group}: {said}.")
     out.append("")
     out.append(f"From `{results.get('file', '')}` ({mode} run, {results.get('date')}, "
                f"{results.get('machine')}). `n/a`: not measured in this run"
@@ -284,6 +324,12 @@ def results_markdown(results: dict[str, Any]) -> str:
         f"{sum(failures.values())} {failures}.",
         "",
     ]
+    profile = results.get("profile")
+    if profile:
+        where = profile.get("report_relative") or profile.get("report")
+        lines += [f"Profile of the hot path: {f'`{where}`' if where else 'not written'}"
+                  f"{'; error: ' + profile['error'] if profile.get('error') else ''} "
+                  "(summary under Profile below).", ""]
     if results.get("fatal"):
         lines += [f"**The run stopped early:** `{results['fatal']}`", ""]
     for name, m in results.get("models", {}).items():
@@ -410,12 +456,3 @@ def main(argv: Iterable[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
-
-
-def update_profile(readme: Path, text: str, source: Path) -> None:
-    """Put the profile text between the README's profile markers."""
-    if not readme.exists():
-        return
-    body = f"From `{_relative(source, readme.parent)}`:\n\n```\n{text.strip()}\n```\n"
-    readme.write_text(_replace_between(readme.read_text(), "<!-- profile:start -->",
-                                       "<!-- profile:end -->", body))
