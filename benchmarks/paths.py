@@ -31,6 +31,8 @@ ARROW_HEADERS = {"Content-Type": ARROW_FILE, "Accept": ARROW_FILE}
 JSON_HEADERS = {"Content-Type": JSON_RECORDS, "Accept": "application/json"}
 # joey's HTTP answers: flat columns, no metadata group (the SDK's shape)
 JOEY_PARAMS = [("dataset.separator", "."), ("dataset.exclude[]", "metadata")]
+JOEY_OUT_PARAMS = [("dataset.separator", "."), ("dataset[]", "out")]
+"""Only the ``out.*`` columns: the same answer content as the peer's (no echoed input)."""
 HTTP_TIMEOUT_S = 60.0
 
 
@@ -145,9 +147,10 @@ def joey_sdk_path(pipeline: Any, output: str, name: str = "joey-sdk") -> Path:
 
 
 def joey_http_arrow_path(http: httpx.Client, url: str, output: str,
-                         name: str = "joey-http-arrow") -> Path:
+                         name: str = "joey-http-arrow",
+                         params: list[tuple[str, str]] = JOEY_PARAMS) -> Path:
     def call(p: Payload) -> pa.Table:
-        answer = http.post(url, content=p.arrow_body, headers=ARROW_HEADERS, params=JOEY_PARAMS)
+        answer = http.post(url, content=p.arrow_body, headers=ARROW_HEADERS, params=params)
         answer.raise_for_status()
         return read_arrow_file(answer.content)
 

@@ -19,10 +19,11 @@ TARGETS_START, TARGETS_END = "<!-- targets:start -->", "<!-- targets:end -->"
 STYLES = {  # path -> (color, line style): limit black, peer grey, joey in colour
     "limit": ("black", "-"), "peer-http": ("grey", "--"), "peer-handle": ("grey", ":"),
     "joey-sdk": ("C0", "-"), "joey-http-arrow": ("C3", "-"), "joey-http-json": ("C2", "-"),
-    "joey-handle": ("C1", "-"), "joey-fused": ("C4", "-"), "joey-fused-http-arrow": ("C4", "-"),
+    "joey-handle": ("C1", "-"), "joey-fused": ("C4", "-"), "joey-fused-out": ("C5", "--"),
+    "joey-fused-http-arrow": ("C4", "-"),
 }
 PATH_ORDER = ("limit", "peer-http", "peer-handle", "joey-sdk", "joey-http-arrow", "joey-fused",
-              "joey-fused-http-arrow", "joey-http-json", "joey-handle")
+              "joey-fused-out", "joey-fused-http-arrow", "joey-http-json", "joey-handle")
 # the deployment modes every mode-dependent target is evaluated for: (load name, chain prefix, label)
 MODES = (("joey", "", "default (one deployment per step)"),
          ("joey-fused", "fused ", "fused (`fuse_steps`)"))
@@ -95,6 +96,10 @@ def evaluate_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         or _cell(results, "ccfraud", "joey-fused-http-arrow", 10000)
     if fused and fused["rows_per_s"] and fused.get("x_peer") is not None:
         detail += f"; fused: {fused['rows_per_s']:,.0f} rows/s ({fused['x_peer']:.2f}x peer)"
+    same_answer = _cell(results, "ccfraud", "joey-fused-out", 10000)
+    if same_answer and same_answer["rows_per_s"] and same_answer.get("x_peer") is not None:
+        detail += (f"; fused, `dataset[]=out` (the peer's answer content): "
+                   f"{same_answer['rows_per_s']:,.0f} rows/s ({same_answer['x_peer']:.2f}x peer)")
     add("ccfraud, batch 10000: joey HTTP Arrow throughput vs peer HTTP",
         cell.get("x_peer") if cell else None, 1.0, True, "x peer", detail)
 
@@ -121,6 +126,8 @@ def evaluate_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             detail = (f"1-step p50 {chain[f'1-step {key}']['p50_ms']:.2f} ms, 3-step p50 "
                       f"{chain[f'3-step {key}']['p50_ms']:.2f} ms (HTTP Arrow, single row); "
                       f"SDK: {sdk if sdk is not None else float('nan'):.2f} ms/step")
+            if per_step < 0:
+                detail += "; below 0: the step costs less than the noise between the blocks"
         add(f"each extra chained step adds (p50), {label}", per_step, 1.0, False, " ms", detail,
             group="extra step ≤ 1 ms", mode=label)
 

@@ -299,7 +299,9 @@ def run_ccfraud(bench: Bench, timings: dict[str, float]) -> None:
         paths = [P.limit_path([limit_session]), *bench.peer_paths(peer_app, peer_url, "dense_1"),
                  *bench.joey_paths(one_step, "dense_1"),
                  P.joey_http_arrow_path(bench.http, one_fused.url(), "dense_1",
-                                        name="joey-fused")]
+                                        name="joey-fused"),
+                 P.joey_http_arrow_path(bench.http, one_fused.url(), "dense_1",
+                                        name="joey-fused-out", params=P.JOEY_OUT_PARAMS)]
         bench.sweep("ccfraud", model, paths)
         chain_sessions = [ort_session(f, bench.cores) for _, f, _ in chain_files]
         chain_paths = [P.limit_path(chain_sessions),
