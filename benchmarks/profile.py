@@ -5,7 +5,9 @@ and the tuned peer (``max_ongoing_requests=64``), drives ``CLIENTS`` concurrent 
 HTTP Arrow clients against joey for ``LOAD_S`` seconds, and meanwhile samples the Serve proxy,
 joey's ingress replica and its step replica with
 ``py-spy record --format raw --rate 200 --duration 6 --nonblocking --pid PID``; then the same
-load against the peer while sampling the proxy and the peer's replica, as a reference.
+load against the same model deployed with ``fuse_steps`` (proxy and the one ingress replica
+that runs the model), and against the peer while sampling the proxy and the peer's replica,
+as a reference.
 
 ``--nonblocking``: py-spy's default pauses the process for every sample, which here halved the
 requests/s under profile, and its idle detection then fails (a paused thread never looks
@@ -390,12 +392,14 @@ def profile_pipeline(bench: Any, out_dir: FilePath, readme: FilePath | None, dat
     model = bench_models.ccfraud(directory)
     body = P.arrow_file_bytes(model.table(1, seed=1))
     pipeline = None
+    fused = None
     peer_app = None
     phases: list[Phase] = []
     error = None
     try:
         uploaded = bench.upload(PIPELINE, model.path, ["tensor"])
         pipeline = bench.deploy(PIPELINE, [uploaded])
+        fused = bench.deploy(f"{PIPELINE}-fused", [uploaded], fused=True)
         peer_app, peer_url = bench.deploy_peer(model, max_ongoing_requests=PEER_ONGOING)
         app = pipeline.app_name()
         processes = ray_processes()
@@ -403,11 +407,17 @@ def profile_pipeline(bench: Any, out_dir: FilePath, readme: FilePath | None, dat
         ingress = find_process(processes, f"ray::ServeReplica:{app}:ingress")
         step = find_process(processes, f"ray::ServeReplica:{app}:step-0-")
         peer = find_process(processes, f"ray::ServeReplica:{peer_app}:")
+        fused_ingress = find_process(processes, f"ray::ServeReplica:{fused.app_name()}:ingress")
         with tempfile.TemporaryDirectory(prefix="joey-profile-") as tmp:
             phases.append(drive_and_record(
                 "joey", pipeline.url(), body, P.JOEY_PARAMS,
                 [("Serve proxy", *proxy), ("joey ingress replica", *ingress),
                  ("joey step replica", *step)],
+                FilePath(tmp), clients, load_s, sample_s, log))
+            phases.append(drive_and_record(
+                "joey-fused", fused.url(), body, P.JOEY_PARAMS,
+                [("Serve proxy", *proxy), ("joey fused ingress replica (runs the model)",
+                                           *fused_ingress)],
                 FilePath(tmp), clients, load_s, sample_s, log))
             phases.append(drive_and_record(
                 "peer-tuned", peer_url, body, [],
@@ -417,8 +427,9 @@ def profile_pipeline(bench: Any, out_dir: FilePath, readme: FilePath | None, dat
         error = f"{type(exc).__name__}: {exc}"[:500]
         log(f"  profile failed: {error}")
     finally:
-        if pipeline is not None:
-            bench.undeploy(pipeline)
+        for deployed in (pipeline, fused):
+            if deployed is not None:
+                bench.undeploy(deployed)
         if peer_app is not None:
             bench.delete_peer(peer_app)
 

@@ -287,6 +287,33 @@ def cold_table(results: dict[str, Any]) -> str:
     return "\n".join(out) + "\n"
 
 
+def stages_table(results: dict[str, Any]) -> str:
+    """joey's own per-request work, stage by stage, and the price of one Serve hop."""
+    stages = results.get("stages") or {}
+    joey = stages.get("joey") or []
+    if not joey:
+        return "_not measured_\n"
+    names = list(joey[0]["stages_us"])
+    out = ["| µs per request (median, in one process) | "
+           + " | ".join(f"{s['rows']:,} row(s)" for s in joey) + " |",
+           "|---|" + "---:|" * len(joey)]
+    for name in names:
+        out.append(f"| joey: {name} | " + " | ".join(_num(s["stages_us"][name], 1) for s in joey)
+                   + " |")
+    out.append("| **joey: all stages** | " + " | ".join(f"**{_num(s['joey_total_us'], 1)}**"
+                                                         for s in joey) + " |")
+    out.append("| peer: whole handler (read, model, write) | "
+               + " | ".join(_num(s["peer_handler_us"], 1) for s in joey) + " |")
+    out.append("| answer bytes, joey / peer | " + " | ".join(
+        f"{s['answer_bytes']['joey']:,} / {s['answer_bytes']['peer']:,}" for s in joey) + " |")
+    for hop in stages.get("hop") or []:
+        out.append(f"| one Serve handle round trip to a do-nothing deployment, "
+                   f"{hop['rows']:,} row(s) ({hop['request_bytes']:,} bytes) | "
+                   + " | ".join(_num(hop["round_trip_us"], 0) if s["rows"] == hop["rows"] else ""
+                                for s in joey) + " |")
+    return "\n".join(out) + "\n"
+
+
 def targets_table(results: dict[str, Any]) -> str:
     out = ["| target | goal | measured | met | detail |", "|---|---|---|---|---|"]
     groups: dict[str, list[tuple[str, bool | None]]] = {}
@@ -350,6 +377,7 @@ def results_markdown(results: dict[str, Any]) -> str:
               "#### Small requests (ccfraud, one row per request, HTTP Arrow)", "",
               small_requests_table(results), "",
               "#### Chained steps (ccfraud)", "", chain_table(results),
+              "#### Per-request pieces (ccfraud, HTTP Arrow request)", "", stages_table(results),
               "#### Cold start (fresh one-step ccfraud pipeline; Ray already running)", "",
               cold_table(results)]
     if results.get("chart"):

@@ -309,6 +309,14 @@ def run_ccfraud(bench: Bench, timings: dict[str, float]) -> None:
         bench.sweep("ccfraud-3step", model, chain_paths)
         del limit_session, chain_sessions
 
+    with phase("ccfraud: per-request pieces", timings):
+        from benchmarks import stages
+
+        bench.results["stages"] = {
+            "joey": [stages.joey_stages(model, rows) for rows in stages.ROWS],
+            "hop": stages.hop_cost(model)}
+        log(f"  pieces: {bench.results['stages']}")
+
     single = model.table(1, seed=1)
     single_body = P.arrow_file_bytes(single)
 

@@ -104,3 +104,18 @@ def test_unknown_runtime_lists_choices() -> None:
 
     with pytest.raises(PipelineConfigError, match="onnx"):
         runtime_class("no-such-runtime")
+
+
+@pytest.mark.parametrize(("config", "spin"), [(None, "1"), ({"allow_spinning": False}, "0")])
+def test_onnx_threads_spin_only_while_a_call_runs(config: dict[str, bool] | None, spin: str,
+                                                  tmp_path: Path) -> None:
+    """Spinning speeds up compute-bound calls; it must stop when the call returns, or an idle
+    replica keeps burning a core that the proxy and the ingress need."""
+    cls = runtime_class("onnx")
+    runtime = cls()
+    runtime.load(onnx_models.mlp(tmp_path / "m.onnx"), cls.parse_config(config))
+    options = runtime._session.get_session_options()  # type: ignore[attr-defined]
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == spin
+    assert options.get_session_config_entry("session.force_spinning_stop") == "1"
+    out = runtime.predict({"dense_input": np.ones((4, 29), np.float32)})
+    assert out["dense_1"].shape == (4, 1)
