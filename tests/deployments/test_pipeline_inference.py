@@ -152,6 +152,42 @@ def test_dynamic_batching_keeps_each_request_its_own_rows(client, tmp_path: Path
         np.testing.assert_allclose(got, expected[start:start + size], atol=1e-6)
 
 
+BATCH_SIZE_SEEN = """
+import numpy as np
+
+
+def process_data(input_data):
+    rows = len(input_data["x"])
+    return {"seen": np.full(rows, rows, dtype=np.int64)}
+"""
+
+
+def test_dynamic_batching_merges_concurrent_requests(client, tmp_path: Path) -> None:
+    """A step that reports how many rows it was called with: with batching, concurrent
+    single-row requests reach it together, and each still gets back only its own row."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import joey
+    from joey import DynamicBatchingConfig
+    from joey.testing.code_models import python_step
+
+    model = client.upload_model(
+        "batch-size-seen", python_step(tmp_path / "seen.zip", BATCH_SIZE_SEEN),
+        framework=joey.Framework.PYTHON,
+        input_schema=pa.schema([pa.field("x", pa.float32())]),
+        output_schema=pa.schema([pa.field("seen", pa.int64())]),
+    ).configure(dynamic_batching_config=DynamicBatchingConfig(max_batch_delay_ms=300, batch_size_target=8))
+    pipeline = client.build_pipeline("batch-size-seen").add_model_step(model).deploy()
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        results = list(pool.map(lambda i: pipeline.infer(pa.table({"x": pa.array([float(i)], pa.float32())})),
+                                range(16)))
+    assert all(r.num_rows == 1 for r in results)
+    assert [r.column("in.x")[0].as_py() for r in results] == [float(i) for i in range(16)]
+    seen = [r.column("out.seen")[0].as_py() for r in results]
+    assert max(seen) > 1, f"every request ran alone: {seen}"
+    assert max(seen) <= 8
+
+
 def test_fused_chain_runs_in_the_ingress_and_answers_the_same(client, tmp_path: Path) -> None:
     from ray import serve
 
