@@ -67,7 +67,7 @@ QUICK = Mode(
     quick=True,
     batches=(1, 1000),
     plans={1: P.Plan(1, 5, 12, 3.0), 1000: P.Plan(1, 3, 5, 4.0)},
-    load_duration_s=2.5, load_warmup_s=0.5, load_max_requests=20_000, concurrency=(1, 8, 32),
+    load_duration_s=2.5, load_warmup_s=0.5, load_max_requests=20_000, concurrency=(1, 32),
     chain_rounds=4, chain_per_round=8, chain_budget_s=8.0, cold_repeats=1,
 )
 

@@ -50,6 +50,9 @@ class ServeOptions(_Frozen):
     max_queued_requests: int = -1
     max_batch_size: int | None = None
     batch_wait_timeout_s: float = 0.0
+    graceful_shutdown_wait_loop_s: float = 0.25
+    """How often a stopping replica checks that its requests are done (Serve's default, 2 s,
+    made every undeploy and redeploy wait at least that long for idle replicas)."""
 
     def deployment_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for ``Deployment.options``."""
@@ -57,6 +60,7 @@ class ServeOptions(_Frozen):
             "ray_actor_options": dict(self.ray_actor_options),
             "max_ongoing_requests": self.max_ongoing_requests,
             "max_queued_requests": self.max_queued_requests,
+            "graceful_shutdown_wait_loop_s": self.graceful_shutdown_wait_loop_s,
         }
         if self.autoscaling_config is not None:
             kwargs["autoscaling_config"] = dict(self.autoscaling_config)

@@ -154,6 +154,12 @@ def test_deployment_kwargs_with_a_fixed_replica_count() -> None:
     assert kwargs["max_queued_requests"] == 8
 
 
+def test_stopping_replicas_check_for_done_requests_often() -> None:
+    """Serve's default check every 2 s made each undeploy wait that long for idle replicas."""
+    kwargs = ServeOptions().deployment_kwargs()
+    assert 0 < kwargs["graceful_shutdown_wait_loop_s"] <= 0.5
+
+
 def test_deployment_kwargs_with_autoscaling_drop_num_replicas() -> None:
     autoscaling = {"min_replicas": 0, "max_replicas": 5, "target_ongoing_requests": 2}
     kwargs = ServeOptions(num_replicas=2, autoscaling_config=autoscaling).deployment_kwargs()
