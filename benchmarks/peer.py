@@ -19,9 +19,9 @@ ARROW_FILE = "application/vnd.apache.arrow.file"
 http_app = FastAPI()
 
 
-@serve.deployment(ray_actor_options={"num_cpus": 0.1})
-@serve.ingress(http_app)
-class OnnxPeer:
+class PeerModel:
+    """The peer's whole per-request work: an onnxruntime session, Arrow in and out."""
+
     def __init__(self, model_path: str, input_name: str, column: str) -> None:
         providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider")
                      if p in ort.get_available_providers()]
@@ -39,14 +39,27 @@ class OnnxPeer:
             for name, r in zip(self.outputs, results, strict=True)
         })
 
-    @http_app.post("/")
-    async def http_infer(self, request: Request) -> Response:
-        table = pa.ipc.open_file(pa.py_buffer(await request.body())).read_all()
-        result = self.infer(table)
+    def answer(self, body: bytes) -> bytes:
+        """An Arrow IPC file in, the outputs as an Arrow IPC file out."""
+        result = self.infer(pa.ipc.open_file(pa.py_buffer(body)).read_all())
         sink = pa.BufferOutputStream()
         with pa.ipc.new_file(sink, result.schema) as writer:
             writer.write_table(result)
-        return Response(sink.getvalue().to_pybytes(), media_type=ARROW_FILE)
+        return bytes(sink.getvalue().to_pybytes())
+
+
+@serve.deployment(ray_actor_options={"num_cpus": 0.1})
+@serve.ingress(http_app)
+class OnnxPeer:
+    def __init__(self, model_path: str, input_name: str, column: str) -> None:
+        self.model = PeerModel(model_path, input_name, column)
+
+    def infer(self, table: pa.Table) -> pa.Table:
+        return self.model.infer(table)
+
+    @http_app.post("/")
+    async def http_infer(self, request: Request) -> Response:
+        return Response(self.model.answer(await request.body()), media_type=ARROW_FILE)
 
 
 def deploy_peer(model_name: str, model_path: str, input_name: str, column: str,

@@ -1,7 +1,7 @@
 """Where one request's time goes, piece by piece: joey's own work, and one Serve hop.
 
 ``joey_stages`` times, in this process, each function joey's ingress and step call for one
-HTTP Arrow request (the same functions, not copies), next to the peer's whole handler body.
+HTTP Arrow request (the same functions, not copies), next to the peer's whole handler (``PeerModel.answer``).
 ``hop_cost`` times one ``DeploymentHandle`` round trip to a deployment that does nothing, the
 price of each extra deployment a request passes through. Both at 1 and 10,000 rows, medians.
 """
@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
 
 from benchmarks import paths as P
 from benchmarks.models import BenchModel
@@ -36,8 +35,6 @@ def _median_us(call: Callable[[], Any], repeats: int) -> float:
 
 def joey_stages(model: BenchModel, rows: int, repeats: int = REPEATS) -> dict[str, Any]:
     """Microseconds per stage of one request, joey (``dataset.exclude[]=metadata``) and peer."""
-    import onnxruntime as ort
-
     from joey.runtimes import runtime_class
     from joey.spec import TensorField
     from joey.tables import (
@@ -77,22 +74,15 @@ def joey_stages(model: BenchModel, rows: int, repeats: int = REPEATS) -> dict[st
     }
     runtime.close()
 
-    session = ort.InferenceSession(str(model.path))
+    from benchmarks.peer import PeerModel
 
-    def peer_handler() -> bytes:  # the body of benchmarks/peer.py's http_infer
-        request = pa.ipc.open_file(pa.py_buffer(body)).read_all()
-        column = request.column(model.column).combine_chunks()
-        x = column.flatten().to_numpy(zero_copy_only=False).reshape(len(column), -1)
-        answer = session.run(None, {model.input_name: x})
-        out = pa.table({output: pa.FixedSizeListArray.from_arrays(answer[0].reshape(-1), 1)})
-        return P.arrow_file_bytes(out)
-
+    peer = PeerModel(str(model.path), model.input_name, model.column)
     joey_total = round(sum(stages.values()), 1)
     return {"rows": rows, "stages_us": stages, "joey_total_us": joey_total,
             "model_us": stages["model (onnxruntime)"],
-            "peer_handler_us": _median_us(peer_handler, repeats),
+            "peer_handler_us": _median_us(lambda: peer.answer(body), repeats),
             "answer_bytes": {"joey": len(write_body(flat, "arrow")[0]),
-                             "peer": len(peer_handler())}}
+                             "peer": len(peer.answer(body))}}
 
 
 def hop_cost(model: BenchModel, repeats: int = HOP_REPEATS) -> list[dict[str, Any]]:
