@@ -79,7 +79,6 @@ def joey_stages(model: BenchModel, rows: int, repeats: int = REPEATS) -> dict[st
     peer = PeerModel(str(model.path), model.input_name, model.column)
     joey_total = round(sum(stages.values()), 1)
     return {"rows": rows, "stages_us": stages, "joey_total_us": joey_total,
-            "model_us": stages["model (onnxruntime)"],
             "peer_handler_us": _median_us(lambda: peer.answer(body), repeats),
             "answer_bytes": {"joey": len(write_body(flat, "arrow")[0]),
                              "peer": len(peer.answer(body))}}
