@@ -29,9 +29,10 @@ ARROW_FILE = "application/vnd.apache.arrow.file"
 JSON_RECORDS = "application/json; format=pandas-records"
 ARROW_HEADERS = {"Content-Type": ARROW_FILE, "Accept": ARROW_FILE}
 JSON_HEADERS = {"Content-Type": JSON_RECORDS, "Accept": "application/json"}
+QueryParams = list[tuple[str, str | int | float | bool | None]]
 # joey's HTTP answers: flat columns, no metadata group (the SDK's shape)
-JOEY_PARAMS = [("dataset.separator", "."), ("dataset.exclude[]", "metadata")]
-JOEY_OUT_PARAMS = [("dataset.separator", "."), ("dataset[]", "out")]
+JOEY_PARAMS: QueryParams = [("dataset.separator", "."), ("dataset.exclude[]", "metadata")]
+JOEY_OUT_PARAMS: QueryParams = [("dataset.separator", "."), ("dataset[]", "out")]
 """Only the ``out.*`` columns: the same answer content as the peer's (no echoed input)."""
 HTTP_TIMEOUT_S = 60.0
 
@@ -148,7 +149,7 @@ def joey_sdk_path(pipeline: Any, output: str, name: str = "joey-sdk") -> Path:
 
 def joey_http_arrow_path(http: httpx.Client, url: str, output: str,
                          name: str = "joey-http-arrow",
-                         params: list[tuple[str, str]] = JOEY_PARAMS) -> Path:
+                         params: QueryParams = JOEY_PARAMS) -> Path:
     def call(p: Payload) -> pa.Table:
         answer = http.post(url, content=p.arrow_body, headers=ARROW_HEADERS, params=params)
         answer.raise_for_status()
@@ -390,7 +391,7 @@ class LoadResult:
                 "p99_ms": p99 * 1e3 if p99 is not None else None}
 
 
-async def _load(name: str, url: str, body: bytes, params: list[tuple[str, str]],
+async def _load(name: str, url: str, body: bytes, params: QueryParams,
                 concurrency: int, duration_s: float, max_requests: int,
                 warmup_s: float) -> LoadResult:
     result = LoadResult(name, concurrency)
@@ -436,7 +437,7 @@ async def _load(name: str, url: str, body: bytes, params: list[tuple[str, str]],
     return result
 
 
-def run_load(name: str, url: str, body: bytes, params: list[tuple[str, str]], concurrency: int,
+def run_load(name: str, url: str, body: bytes, params: QueryParams, concurrency: int,
              duration_s: float, max_requests: int, warmup_s: float = 1.0) -> LoadResult:
     """``concurrency`` clients send single-row Arrow requests back to back for ``duration_s``."""
     return asyncio.run(_load(name, url, body, params, concurrency, duration_s, max_requests,

@@ -8,11 +8,14 @@ serving layer on Ray Serve can reach with the same transport.
 No ``from __future__ import annotations`` here: FastAPI reads the route signatures.
 """
 
+from typing import cast
+
 import numpy as np
 import onnxruntime as ort
 import pyarrow as pa
 from fastapi import FastAPI, Request, Response
 from ray import serve
+from ray.serve.deployment import Deployment
 
 ARROW_FILE = "application/vnd.apache.arrow.file"
 
@@ -69,10 +72,10 @@ def deploy_peer(model_name: str, model_path: str, input_name: str, column: str,
     ``max_ongoing_requests`` overrides Serve's default (5) for the "tuned" variant, deployed
     as ``peer-{model_name}-tuned`` at ``/peer/{model_name}-tuned``.
     """
-    deployment = OnnxPeer
+    deployment = cast(Deployment, OnnxPeer)
     if max_ongoing_requests is not None:
         model_name = f"{model_name}-tuned"
-        deployment = OnnxPeer.options(max_ongoing_requests=max_ongoing_requests)
+        deployment = deployment.options(max_ongoing_requests=max_ongoing_requests)
     name = f"peer-{model_name}"
     serve.run(deployment.bind(model_path, input_name, column), name=name,
               route_prefix=f"/peer/{model_name}")

@@ -49,7 +49,10 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path as FilePath
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from benchmarks import paths as P
 
 HERE = FilePath(__file__).resolve().parent
 PROFILE_START, PROFILE_END = "<!-- profile:start -->", "<!-- profile:end -->"
@@ -321,7 +324,7 @@ class Phase:
     """Per process: label, pid, CPU seconds in the window, cores busy, CPU ms per request."""
 
 
-def drive_and_record(name: str, url: str, body: bytes, params: list[tuple[str, str]],
+def drive_and_record(name: str, url: str, body: bytes, params: P.QueryParams,
                      targets: Sequence[tuple[str, int | None, str]], scratch: FilePath,
                      clients: int, load_s: float, sample_s: int,
                      log: Callable[[str], None]) -> Phase:
@@ -355,6 +358,7 @@ def drive_and_record(name: str, url: str, body: bytes, params: list[tuple[str, s
     after = [[cpu_seconds(pid) for pid in pids] for _, _, pids in accounts]
     thread.join(timeout=load_s + WARMUP_S + 60)
     outcome = box[0] if box else RuntimeError("the load did not finish")
+    summary: dict[str, Any]
     if isinstance(outcome, BaseException):
         summary = {"name": name, "error": f"{type(outcome).__name__}: {outcome}"[:300],
                    "failures": 1}

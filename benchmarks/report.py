@@ -65,6 +65,10 @@ def _load(results: dict[str, Any], name: str, concurrency: int) -> dict[str, Any
     return None
 
 
+def _field(entry: dict[str, Any] | None, key: str) -> float | None:
+    return entry[key] if entry else None
+
+
 def _verdict(value: float | None, goal: float, higher_is_better: bool) -> bool | None:
     if value is None:
         return None
@@ -109,7 +113,7 @@ def evaluate_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     peer1 = _load(results, peer_name, 1)
     for name, _, label in MODES:
         joey1 = _load(results, name, 1)
-        ratio = _ratio(joey1 and joey1["p50_ms"], peer1 and peer1["p50_ms"])
+        ratio = _ratio(_field(joey1, "p50_ms"), _field(peer1, "p50_ms"))
         add(f"single-row HTTP, one step, 1 client: joey p50 vs {peer_name} p50, {label}", ratio,
             1.2, False, "x peer",
             f"joey {joey1['p50_ms']:.2f} ms, {peer_name} {peer1['p50_ms']:.2f} ms"
@@ -134,8 +138,8 @@ def evaluate_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     for (without_name, _, label), with_name in zip(MODES, ("joey-batched", "joey-fused-batched"),
                                                    strict=True):
         batched, plain = _load(results, with_name, 32), _load(results, without_name, 32)
-        speedup = _ratio(batched and batched["requests_per_s"], plain and plain["requests_per_s"])
-        p50_ratio = _ratio(batched and batched["p50_ms"], plain and plain["p50_ms"])
+        speedup = _ratio(_field(batched, "requests_per_s"), _field(plain, "requests_per_s"))
+        p50_ratio = _ratio(_field(batched, "p50_ms"), _field(plain, "p50_ms"))
         met = None
         detail = ""
         if speedup is not None and p50_ratio is not None and batched and plain:

@@ -340,7 +340,7 @@ def run_ccfraud(bench: Bench, timings: dict[str, float]) -> None:
              "3-step fused http-arrow": http_call(three_fused.url()),
              "1-step fused sdk": sdk_call(one_fused), "3-step fused sdk": sdk_call(three_fused)},
             mode.chain_rounds, mode.chain_per_round, mode.chain_budget_s)
-        chain = {name: s.to_dict() for name, s in samples.items()}
+        chain: dict[str, Any] = {name: s.to_dict() for name, s in samples.items()}
         for transport in ("http-arrow", "sdk", "fused http-arrow", "fused sdk"):
             p1 = chain[f"1-step {transport}"]["p50_ms"]
             p3 = chain[f"3-step {transport}"]["p50_ms"]

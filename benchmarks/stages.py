@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -87,6 +87,7 @@ def joey_stages(model: BenchModel, rows: int, repeats: int = REPEATS) -> dict[st
 def hop_cost(model: BenchModel, repeats: int = HOP_REPEATS) -> list[dict[str, Any]]:
     """One handle round trip to a do-nothing deployment, from this process (Serve running)."""
     from ray import serve
+    from ray.serve.deployment import Deployment
 
     @serve.deployment(ray_actor_options={"num_cpus": 0.1}, max_ongoing_requests=64)
     class Hop:
@@ -94,7 +95,7 @@ def hop_cost(model: BenchModel, repeats: int = HOP_REPEATS) -> list[dict[str, An
             first = next(iter(data.values()))
             return {"out": first[:, :1].copy()}
 
-    handle = serve.run(Hop.bind(), name="bench-hop", route_prefix=None)
+    handle = serve.run(cast(Deployment, Hop).bind(), name="bench-hop", route_prefix=None)
     try:
         found = []
         for rows in ROWS:
