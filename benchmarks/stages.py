@@ -1,9 +1,10 @@
 """Where one request's time goes, piece by piece: joey's own work, and one Serve hop.
 
 ``joey_stages`` times, in this process, each function joey's ingress and step call for one
-HTTP Arrow request (the same functions, not copies), next to the peer's whole handler (``PeerModel.answer``).
-``hop_cost`` times one ``DeploymentHandle`` round trip to a deployment that does nothing, the
-price of each extra deployment a request passes through. Both at 1 and 10,000 rows, medians.
+HTTP Arrow request (the same functions, not copies), next to the peer's whole handler
+(``PeerModel.answer``). ``hop_cost`` times one ``DeploymentHandle`` round trip to a deployment
+that does nothing, the price of each extra deployment a request passes through. Both at 1 and
+10,000 rows, medians.
 """
 
 from __future__ import annotations
