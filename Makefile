@@ -25,7 +25,7 @@ test: install
 	$(PY) -m pytest
 
 lint: install
-	$(VENV)/bin/ruff check joey tests benchmarks
+	$(VENV)/bin/ruff check joey mac tests benchmarks
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 

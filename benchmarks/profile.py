@@ -51,6 +51,8 @@ from dataclasses import dataclass, field
 from pathlib import Path as FilePath
 from typing import TYPE_CHECKING, Any
 
+from joey.testing.processes import descendants
+
 if TYPE_CHECKING:
     from benchmarks import paths as P
 
@@ -144,24 +146,6 @@ def cpu_seconds(pid: int) -> float | None:
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     except (OSError, IndexError, ValueError):
         return None
-
-
-def descendants(root: int) -> set[int]:
-    """Every process below ``root`` (a local Ray's raylet, GCS and workers are under the driver)."""
-    children: dict[int, list[int]] = {}
-    for entry in FilePath("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError, IndexError, ValueError):
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-                children.setdefault(ppid, []).append(int(entry.name))
-    found: set[int] = set()
-    todo = [root]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            if child not in found:
-                found.add(child)
-                todo.append(child)
-    return found
 
 
 def find_process(processes: Sequence[tuple[int, str]], prefix: str) -> tuple[int | None, str]:

@@ -43,7 +43,21 @@ _WHERE = {
 }
 
 
+# Wallaroo's module paths, reachable as attributes once ``joey`` is imported
+# (``wallaroo.engine_config.Architecture.ARM`` after ``import joey as wallaroo``).
+_ALIAS_MODULES = frozenset({
+    "deployment_config", "dynamic_batching_config", "engine_config", "framework", "object",
+    "pipeline", "pipeline_version",
+})
+
+
 def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        from importlib.metadata import version
+
+        return version("joey")
+    if name in _ALIAS_MODULES:
+        return importlib.import_module(f"joey.{name}")
     if name in _WHERE:
         return getattr(importlib.import_module(_WHERE[name]), name)
     if name in __all__:

@@ -24,7 +24,13 @@ class Settings(BaseSettings):
     artifacts_uri: str | None = None
     """fsspec URI of the content-addressed artifact store; default ``{home}/artifacts``."""
     ray_address: str | None = None
-    """Ray to connect to (``auto``, ``ray://host:port``); default starts a local Ray."""
+    """Ray cluster to join (``auto``, ``host:port``, ``ray://host:port``).
+
+    Default (or ``local``): start a new local Ray of joey's own, listening on 127.0.0.1
+    only, whatever ``RAY_ADDRESS`` or a ``ray start`` on this machine names.
+    """
+    ray_connect_timeout_s: float = 10.0
+    """How long joining ``ray_address`` waits for it to answer before ``RayConnectionError``."""
     http_host: str = "127.0.0.1"
     """Address the Serve HTTP proxy binds to."""
     http_port: int = 8000

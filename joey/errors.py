@@ -12,6 +12,8 @@ so an error survives pickling across Ray actors unchanged.
     ├── FrameworkNotInstalledError     500  the framework's extra is not installed
     ├── PipelineConfigError            400  steps that cannot be deployed as given
     ├── DeploymentError                500  deploy failed; carries the replica's error text
+    ├── RayConnectionError             503  the Ray cluster to join does not answer
+    ├── RequiredAttributeMissing       500  a record lacks an attribute joey needs (Wallaroo's name)
     ├── InferenceError                 500  anything that failed while answering
     │   ├── InvalidInputError          400  bad request data; names column, expected, actual
     │   ├── UnsupportedMediaTypeError  415  content type neither JSON records nor Arrow
@@ -40,6 +42,8 @@ __all__ = [
     "OverCapacityError",
     "PipelineConfigError",
     "PipelineNotDeployedError",
+    "RayConnectionError",
+    "RequiredAttributeMissing",
     "UnsupportedMediaTypeError",
     "error_from_body",
 ]
@@ -159,6 +163,32 @@ class DeploymentError(JoeyError):
 
     def _format(self) -> str:
         return f"deployment of pipeline {self.args[0]!r} failed: {self.args[1]}"
+
+
+class RayConnectionError(JoeyError):
+    """The Ray cluster named by ``JOEY_RAY_ADDRESS`` did not answer in time."""
+
+    status = 503
+
+    def __init__(self, address: str, detail: str) -> None:
+        super().__init__(address, detail)
+
+    @property
+    def address(self) -> str:
+        return str(self.args[0])
+
+    def _format(self) -> str:
+        return f"cannot reach the Ray cluster at {self.args[0]!r}: {self.args[1]}"
+
+
+class RequiredAttributeMissing(JoeyError):
+    """A stored record or response lacks an attribute joey needs (``wallaroo.object``'s name)."""
+
+    def __init__(self, class_name: str, attribute: str) -> None:
+        super().__init__(class_name, attribute)
+
+    def _format(self) -> str:
+        return f"{self.args[0]} is missing required attribute {self.args[1]!r}"
 
 
 class InferenceError(JoeyError):

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
 
 
 class Framework(StrEnum):
@@ -25,3 +28,17 @@ class Framework(StrEnum):
 
     def __str__(self) -> str:
         return self.value
+
+
+class CustomConfig(BaseModel):
+    """Wallaroo's framework config of a BYOP model (``upload_model(framework_config=...)``).
+
+    joey records it on the model version; the loader finds the one ``InferenceBuilder``
+    among every ``.py`` file of the zip whatever ``model_path`` says.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    framework: Literal["custom"] = "custom"
+    model_path: str = "./model/"
+    modules_to_include: frozenset[str] = frozenset({"*.py"})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,8 +54,12 @@ def app_state(name: str) -> AppState:
     return AppState(status, overview.message, deployments)
 
 
-def run_app(spec: DeploymentSpec, wait: bool, timeout_s: float) -> AppState:
-    """Deploy (or update in place) the pipeline's application; optionally wait until it serves."""
+def run_app(spec: DeploymentSpec, wait: bool, timeout_s: float,
+            tick: Callable[[], None] = lambda: None) -> AppState:
+    """Deploy (or update in place) the pipeline's application; optionally wait until it serves.
+
+    ``tick`` is called about once a second while waiting (the SDK prints a dot).
+    """
     # No per-request access log: it costs every request a log record in every replica
     # (about 4% of a step replica's CPU in the profile); failures are still logged.
     serve._run(build_app(spec), _blocking=False, name=spec.app_name, route_prefix=spec.route_prefix,
@@ -62,6 +67,7 @@ def run_app(spec: DeploymentSpec, wait: bool, timeout_s: float) -> AppState:
     if not wait:
         return app_state(spec.app_name)
     deadline = time.monotonic() + timeout_s
+    next_tick = time.monotonic() + 1.0
     while True:
         state = app_state(spec.app_name)
         if state.status == "Running":
@@ -71,13 +77,23 @@ def run_app(spec: DeploymentSpec, wait: bool, timeout_s: float) -> AppState:
             raise DeploymentError(spec.pipeline, details or state.message)
         if time.monotonic() > deadline:
             raise DeploymentError(spec.pipeline, f"not running after {timeout_s:.0f}s: {state.message}")
+        if time.monotonic() >= next_tick:
+            tick()
+            next_tick += 1.0
         time.sleep(0.1)
 
 
-def delete_app(name: str) -> None:
-    """Delete the application and wait until its replicas are gone."""
-    if name in serve.status().applications:
-        serve.delete(name, _blocking=True)
+def delete_app(name: str, tick: Callable[[], None] = lambda: None) -> None:
+    """Delete the application and wait until its replicas are gone (``tick`` about once a second)."""
+    if name not in serve.status().applications:
+        return
+    serve.delete(name, _blocking=False)
+    next_tick = time.monotonic() + 1.0
+    while name in serve.status().applications:
+        if time.monotonic() >= next_tick:
+            tick()
+            next_tick += 1.0
+        time.sleep(0.05)
 
 
 def app_handle(name: str) -> DeploymentHandle:

@@ -17,6 +17,7 @@ from fastapi import FastAPI, Request, Response
 from ray import serve
 
 from joey.deployments.failures import as_joey_error
+from joey.deployments.loopback import keep_replica_grpc_on_loopback
 from joey.deployments.runner import PipelineRunner
 from joey.deployments.step import local_steps
 from joey.errors import JoeyError, OverCapacityError
@@ -56,6 +57,7 @@ class PipelineIngress:
     """Composes the pipeline's step deployments; answers HTTP and handle calls."""
 
     def __init__(self, spec_json: str, *steps: object) -> None:
+        keep_replica_grpc_on_loopback()
         self._spec = DeploymentSpec.from_json(spec_json)
         context = serve.get_replica_context()
         partition = f"{context.app_name}#{context.replica_id.unique_id}"

@@ -11,6 +11,7 @@ import numpy as np
 from ray import serve
 
 from joey.artifacts import fetch_artifact
+from joey.deployments.loopback import keep_replica_grpc_on_loopback
 from joey.errors import JoeyError, ModelError
 from joey.runtimes import runtime_class, runtime_key
 from joey.spec import DeploymentSpec, ModelSpec
@@ -24,6 +25,7 @@ class StepDeployment:
 
     def __init__(self, model_json: str, cache_dir: str, max_batch_size: int | None = None,
                  batch_wait_timeout_s: float = 0.0) -> None:
+        keep_replica_grpc_on_loopback()
         self._model = ModelSpec.model_validate_json(model_json)
         self._batching = bool(max_batch_size and max_batch_size > 1)
         if self._batching:

@@ -8,9 +8,19 @@ from typing import Any
 import pyarrow as pa
 
 from joey.config import Settings
-from joey.errors import EntityNotFoundError, JoeyError
+from joey.engine_config import (
+    Acceleration,
+    AccelerationWithConfig,
+    Architecture,
+    acceleration,
+    architecture,
+)
+from joey.errors import EntityNotFoundError, JoeyError, ModelUploadError
 from joey.framework import Framework
+from joey.platform.auth import EmbeddedAuth
+from joey.platform.compat import ignored_argument
 from joey.platform.context import Context
+from joey.platform.listing import DEFAULT_TIME_FORMAT, Listing
 from joey.platform.models import Model, ModelVersion, get_model_version
 from joey.platform.names import validate_name
 from joey.platform.pipeline import Pipeline, get_pipeline
@@ -18,26 +28,48 @@ from joey.platform.upload import upload
 from joey.platform.workspace import Workspace
 
 DEFAULT_WORKSPACE = "default"
+EMBEDDED_AUTH_TYPES = (None, "none")
 
 
 class Client:
-    """Workspaces, models and pipelines; state lives in ``JOEY_HOME`` and survives the process."""
+    """Workspaces, models and pipelines; state lives in ``JOEY_HOME`` and survives the process.
+
+    The arguments are Wallaroo's, in its order. Embedded mode has no login: an
+    ``auth_type`` other than ``none`` warns once and changes nothing.
+    """
 
     def __init__(self, api_endpoint: str | None = None, request_timeout: float | None = None,
-                 auth_type: str | None = None, interactive: bool | None = None, *,
+                 auth_type: str | None = None, gql_client: Any = None, interactive: bool | None = None,
+                 time_format: str = DEFAULT_TIME_FORMAT, config: dict[str, Any] | None = None, *,
                  settings: Settings | None = None) -> None:
         if api_endpoint is not None:
             raise JoeyError("remote mode (api_endpoint=...) needs the joey REST API, which is not built yet")
+        if auth_type not in EMBEDDED_AUTH_TYPES:
+            ignored_argument("Client", "auth_type", "embedded mode has no login; "
+                             "wl.auth.auth_header() returns a local bearer token")
+        if gql_client is not None:
+            ignored_argument("Client", "gql_client", "joey has no GraphQL API")
+        if config is not None:
+            ignored_argument("Client", "config", "joey reads its settings from JOEY_* variables")
         base = settings or Settings()
         if request_timeout is not None:
             base = base.model_copy(update={"request_timeout_s": float(request_timeout)})
-        self._context = Context(base)
+        self._context = Context(base, interactive=True if interactive is None else interactive,
+                                time_format=time_format)
         self._context.store  # noqa: B018 - open the store (and migrate) now, not on first use
         self._current: Workspace | None = None
+        self.auth = EmbeddedAuth(base.home)
+        """``wl.auth.auth_header()`` for HTTP inference requests."""
 
     @property
     def settings(self) -> Settings:
         return self._context.settings
+
+    @property
+    def api_endpoint(self) -> str:
+        """Base URL of this joey (embedded: Serve's HTTP address); no trailing slash."""
+        settings = self._context.settings
+        return f"http://{settings.http_host}:{settings.http_port}"
 
     # workspaces
     def create_workspace(self, workspace_name: str) -> Workspace:
@@ -58,8 +90,9 @@ class Client:
             row = self._context.store.create_workspace(name)
         return Workspace(self._context, row)
 
-    def list_workspaces(self) -> list[Workspace]:
-        return [Workspace(self._context, r) for r in self._context.store.list_workspaces()]
+    def list_workspaces(self) -> Listing[Workspace]:
+        workspaces = (Workspace(self._context, r) for r in self._context.store.list_workspaces())
+        return Listing(workspaces, Workspace.table_row, self._context.time_format)
 
     def set_current_workspace(self, workspace: Workspace) -> Workspace:
         self._current = workspace
@@ -70,24 +103,53 @@ class Client:
             self._current = self.get_workspace(DEFAULT_WORKSPACE, create_if_not_exist=True)
         return self._current
 
-    def _workspace(self, workspace_name: str | None = None) -> Workspace:
-        return self.get_workspace(workspace_name) if workspace_name else self.get_current_workspace()
+    def _workspace(self, workspace_id: int | None, workspace_name: str | None) -> Workspace:
+        """The workspace named by id or name (Wallaroo's pair of arguments), else the current one."""
+        if workspace_id is not None:
+            row = self._context.store.get_workspace_by_id(workspace_id)
+            if row is None:
+                raise EntityNotFoundError("workspace", str(workspace_id), "(no workspace has this id)")
+            workspace = Workspace(self._context, row)
+            if workspace_name is not None and workspace_name != workspace.name():
+                raise JoeyError(f"workspace_id {workspace_id} is {workspace.name()!r}, "
+                                f"not workspace_name {workspace_name!r}")
+            return workspace
+        if workspace_name is not None:
+            return self.get_workspace(workspace_name)
+        return self.get_current_workspace()
 
     # models
     def upload_model(self, name: str, path: str | Path, framework: Framework | str | None = None,
                      input_schema: pa.Schema | None = None, output_schema: pa.Schema | None = None,
-                     convert_wait: bool | None = True, **_: Any) -> ModelVersion:
-        """Upload a model file as a new version of ``name`` in the current workspace."""
+                     convert_wait: bool | None = True, arch: Architecture | str | None = None,
+                     accel: Acceleration | AccelerationWithConfig | str | None = None,
+                     framework_config: Any = None) -> ModelVersion:
+        """Upload a model file as a new version of ``name`` in the current workspace.
+
+        ``arch``/``accel`` are recorded (``model.arch()``/``accel()``) and checked at deploy.
+        Upload always waits: ``convert_wait=False`` warns once.
+        """
         validate_name("model", name)
+        try:
+            asked = {"arch": architecture(arch).value, "accel": acceleration(accel).value}
+        except ValueError as exc:
+            raise ModelUploadError(str(exc)) from None
+        if convert_wait is False:
+            ignored_argument("upload_model", "convert_wait",
+                             "joey converts and validates during the upload and returns when it is done")
+        if framework_config is not None:
+            asked["framework_config"] = _plain(framework_config)
         workspace = self.get_current_workspace()
         row = upload(self._context, workspace.id(), name, Path(path), framework, input_schema, output_schema)
+        row = self._context.store.update_model_version(row.id, config={**row.config, **asked})
         return ModelVersion(self._context, row)
 
     def get_model(self, name: str, version: str | None = None) -> ModelVersion:
         return get_model_version(self._context, self.get_current_workspace().id(), name, version)
 
-    def list_models(self, workspace_id: int | None = None, workspace_name: str | None = None) -> list[Model]:
-        return self._workspace(workspace_name).models()
+    def list_models(self, workspace_id: int | None = None, workspace_name: str | None = None) -> Listing[Model]:
+        models = self._workspace(workspace_id, workspace_name).models()
+        return Listing(models, Model.to_dict, self._context.time_format)
 
     # pipelines
     def build_pipeline(self, pipeline_name: str) -> Pipeline:
@@ -101,6 +163,13 @@ class Client:
     def get_pipeline(self, name: str, version: str | None = None) -> Pipeline:
         return get_pipeline(self._context, self.get_current_workspace()._row, name, version)
 
-    def list_pipelines(self, workspace_id: int | None = None, workspace_name: str | None = None) -> list[Pipeline]:
-        pipelines: list[Pipeline] = self._workspace(workspace_name).pipelines()
-        return pipelines
+    def list_pipelines(self, workspace_id: int | None = None,
+                       workspace_name: str | None = None) -> Listing[Pipeline]:
+        pipelines: list[Pipeline] = self._workspace(workspace_id, workspace_name).pipelines()
+        return Listing(pipelines, Pipeline.table_row, self._context.time_format)
+
+
+def _plain(config: Any) -> Any:
+    """A framework config as JSON-ready data (pydantic models dumped, others as given)."""
+    dump = getattr(config, "model_dump", None)
+    return dump(mode="json") if callable(dump) else config

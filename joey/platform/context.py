@@ -15,6 +15,15 @@ class Context:
     """Built once by ``Client``; passed to every object it returns."""
 
     settings: Settings
+    interactive: bool = True
+    """Print progress (upload, deploy), as Wallaroo's ``Client(interactive=...)``."""
+    time_format: str = "%Y-%d-%b %H:%M:%S"
+    """How tables in a notebook show times (Wallaroo's ``Client(time_format=...)``)."""
+
+    def echo(self, line: str, end: str = "\n") -> None:
+        """Progress for the person at the keyboard; silent when not interactive."""
+        if self.interactive:
+            print(line, end=end, flush=True)
 
     @cached_property
     def store(self) -> Store:

@@ -3,9 +3,10 @@
 Ray's ``pip``/``uv`` runtime_env clones the driver's whole virtualenv (gigabytes with the
 platform's frameworks) and rebuilds it every Ray session. joey instead builds a slim venv:
 ``ray[serve]`` at the platform's version, what a step replica imports, and the model's
-requirements; joey itself is linked in, not copied. Environments are keyed by a hash of
-all that and kept under ``JOEY_HOME/envs``, so the next upload or deploy of the same
-requirements starts in seconds. The replica runs in it through ``runtime_env.py_executable``.
+requirements; joey itself (with its ``mac`` package) is linked in, not copied. Environments
+are keyed by a hash of all that and kept under ``JOEY_HOME/envs``, so the next upload or
+deploy of the same requirements starts in seconds. The replica runs in it through
+``runtime_env.py_executable``.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from importlib import metadata
 from pathlib import Path
 
 import joey
+import mac
 from joey.errors import ModelUploadError
 
 # What a step replica imports besides Ray Serve itself.
@@ -47,6 +49,7 @@ def ensure_environment(requirements: list[str], envs_dir: Path,
     with (envs_dir / f"{key}.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if (folder / READY).exists():
+            _link_joey(folder)  # environments built before ``mac`` was linked get it now
             return python
         log(f"Building isolated environment {key} for: {', '.join(requirements)}")
         _run([sys.executable, "-m", "venv", "--clear", str(folder)])
@@ -60,12 +63,14 @@ def ensure_environment(requirements: list[str], envs_dir: Path,
 
 
 def _link_joey(folder: Path) -> None:
-    """Make this joey importable in the environment without installing its dependencies."""
+    """Make this joey, and the ``mac`` package installed with it, importable in the environment
+    without installing their dependencies."""
     source = folder / "joey-src"
     source.mkdir(exist_ok=True)
-    link = source / "joey"
-    if not link.exists():
-        link.symlink_to(Path(joey.__file__).parent, target_is_directory=True)
+    for name, init in (("joey", joey.__file__), ("mac", mac.__file__)):
+        link = source / name
+        if not link.exists():
+            link.symlink_to(Path(init).parent, target_is_directory=True)
     site = next((folder / "lib").glob("python*/site-packages"))
     (site / "joey-src.pth").write_text(str(source) + "\n")
 

@@ -8,9 +8,13 @@ from typing import Any
 import pyarrow as pa
 
 from joey.errors import EntityNotFoundError, ModelConfigError
+from joey.platform.compat import ignored_argument
 from joey.platform.context import Context
 from joey.platform.store import ModelRow, ModelVersionRow
 from joey.spec import TensorField
+
+SCHEMA_RUNTIMES = frozenset({"flight", "python"})
+"""Runtimes whose inputs and outputs are what the user's schemas say."""
 
 
 def fields_to_schema(fields: list[dict[str, Any]]) -> pa.Schema:
@@ -115,10 +119,12 @@ class ModelVersion:
         return None
 
     def arch(self) -> str:
-        return "x86"
+        """The architecture asked for at upload (``x86`` unless ``upload_model(arch=...)``)."""
+        return str(self._row.config.get("arch", "x86"))
 
     def accel(self) -> str:
-        return "none"
+        """The accelerator asked for at upload (``none`` unless ``upload_model(accel=...)``)."""
+        return str(self._row.config.get("accel", "none"))
 
     def last_update_time(self) -> datetime:
         return self._row.updated_at
@@ -146,12 +152,28 @@ class ModelVersion:
         output_schema: pa.Schema | None = None,
         batch_config: str | None = None,
         dynamic_batching_config: Any = None,
+        continuous_batching_config: Any = None,
+        openai_config: Any = None,
     ) -> ModelVersion:
-        """Set this version's configuration; returns the configured version."""
-        if runtime is not None and runtime != self._row.runtime:
-            raise ModelConfigError(
-                f"model {self.name()!r} runs on runtime {self._row.runtime!r}, not {runtime!r}"
-            )
+        """Set this version's configuration; returns the configured version.
+
+        ``runtime`` picks among the runtimes that can run the model (the user's choice
+        wins over upload's); schemas replace those of models that run by schema
+        (``flight``, ``python``) and must match a native model's own signature.
+        """
+        if continuous_batching_config is not None:
+            ignored_argument("configure", "continuous_batching_config", "joey serves no LLM engine yet")
+        if openai_config is not None:
+            ignored_argument("configure", "openai_config", "joey serves no OpenAI-compatible endpoint yet")
+        store = self._context.store
+        if runtime is not None:
+            from joey.platform.runtime_choice import choose_runtime
+
+            changes = choose_runtime(self._row, str(runtime))
+            if changes is not None:
+                self._row = store.update_model_version(self._row.id, **changes)
+        if input_schema is not None or output_schema is not None:
+            self._row = store.update_model_version(self._row.id, **self._schema_changes(input_schema, output_schema))
         config = dict(self._row.config)
         if tensor_fields is not None:
             if len(tensor_fields) != len(self._row.inputs):
@@ -177,8 +199,36 @@ class ModelVersion:
             except ValidationError as exc:
                 raise ModelConfigError(f"dynamic_batching_config: {exc}") from exc
             config["dynamic_batching_config"] = batching.model_dump()
-        self._row = self._context.store.update_model_version(self._row.id, config=config)
+        self._row = store.update_model_version(self._row.id, config=config)
         return self
+
+    def _schema_changes(self, input_schema: pa.Schema | None, output_schema: pa.Schema | None) -> dict[str, Any]:
+        """New inputs/outputs for a model that runs by schema; a native model's must match its own."""
+        from joey.runtimes.schema import fields_from_schema
+
+        row = self._row
+        given = {
+            "inputs": [f.model_dump(mode="json") for f in fields_from_schema(
+                input_schema, optional=row.framework == "custom")] if input_schema is not None else None,
+            "outputs": [f.model_dump(mode="json") for f in fields_from_schema(output_schema)]
+            if output_schema is not None else None,
+        }
+        if row.runtime in SCHEMA_RUNTIMES:
+            config = dict(row.config)
+            schema_config = dict(config.get("runtime_config") or {})
+            for key, fields in given.items():
+                if fields is not None:
+                    schema_config[key] = fields
+            config["runtime_config"] = schema_config
+            return {**{k: v for k, v in given.items() if v is not None}, "config": config}
+        for key, fields in given.items():
+            own = getattr(row, key)
+            if fields is not None and [f["name"] for f in fields] != [f["name"] for f in own]:
+                raise ModelConfigError(
+                    f"model {row.name!r} runs on {row.runtime!r}, whose {key} come from the model: "
+                    f"{[f['name'] for f in own]}; the {key[:-1]}_schema names {[f['name'] for f in fields]}"
+                )
+        return {}
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -10,14 +10,17 @@ import pyarrow as pa
 
 from joey.autoscaling import DeploymentConfig
 from joey.errors import (
+    DeploymentError,
     EntityNotFoundError,
     JoeyError,
     PipelineNotDeployedError,
 )
+from joey.platform.compat import ignored_argument
 from joey.platform.context import Context
 from joey.platform.models import ModelVersion
 from joey.platform.spec_builder import build_spec
 from joey.platform.store import PipelineRow, PipelineVersionRow, WorkspaceRow
+from joey.spec import DeploymentSpec
 from joey.tables import read_body
 
 if TYPE_CHECKING:
@@ -137,10 +140,16 @@ class Pipeline:
     def deploy(self, pipeline_name: str | None = None, deployment_config: DeploymentConfig | None = None,
                wait_for_status: bool = True) -> Pipeline:
         """Save the steps if they changed, and (re)deploy; a running app is updated in place."""
+        if pipeline_name is not None and pipeline_name != self.name():
+            ignored_argument("Pipeline.deploy", "pipeline_name",
+                             f"joey deploys pipeline {self.name()!r} as the Serve application "
+                             f"{self.app_name()!r}")
         version = self._current_version()
         config = deployment_config or DeploymentConfig()
         spec = build_spec(self._context, self._workspace.name, self._workspace.id, self.name(),
                           version.version, list(version.definition), config)
+        self._context.ensure_serve()
+        _check_gpus(spec)
         store = self._context.store
         previous = store.active_deployment(self._row.id)
         if previous is not None:
@@ -148,19 +157,24 @@ class Pipeline:
         self._handle = None
         deployment = store.record_deployment(self._row.id, version.id, config.model_dump(mode="json"),
                                              spec.to_json(), "Starting")
-        self._context.ensure_serve()
         from joey.cluster import run_app
 
+        timeout_s = self._context.settings.deploy_timeout_s
+        echo = self._context.echo
+        if wait_for_status:
+            echo(f"Waiting for deployment - this will take up to {timeout_s:.0f}s ", end="")
         try:
-            state = run_app(spec, wait=wait_for_status, timeout_s=self._context.settings.deploy_timeout_s)
+            state = run_app(spec, wait=wait_for_status, timeout_s=timeout_s, tick=lambda: echo(".", end=""))
         except JoeyError:
             store.set_deployment_status(deployment.id, "Error")
+            if wait_for_status:
+                echo(" failed")
             raise
         store.set_deployment_status(deployment.id, state.status)
         if wait_for_status:
-            print(f"Deployment of {self.name()} - ok")
+            echo(" ok")
         else:
-            print(f"Deployment initiated for {self.name()}. Please check pipeline status.")
+            echo(f"Deployment initiated for {self.name()}. Please check pipeline status.")
         return self
 
     def undeploy(self) -> Pipeline:
@@ -170,23 +184,35 @@ class Pipeline:
         self._context.ensure_serve()
         from joey.cluster import delete_app
 
-        delete_app(self.app_name())
+        echo = self._context.echo
+        echo(f"Waiting for undeployment - this will take up to "
+             f"{self._context.settings.deploy_timeout_s:.0f}s ", end="")
+        delete_app(self.app_name(), tick=lambda: echo(".", end=""))
+        echo(" ok")
         self._handle = None
         if deployment is not None:
             store.end_deployment(deployment.id)
         return self
 
     def status(self) -> dict[str, Any]:
-        """``status`` is Starting, Running, Error or Unavailable, with each step's replicas."""
+        """Wallaroo's shape: ``status`` (Starting, Running, Error or Unavailable), ``details``,
+        ``engines`` (replicas running native steps), ``engine_lbs`` (the ingress replicas that
+        compose the pipeline), ``sidekicks`` (replicas running models in their own framework);
+        joey adds ``deployments``, each Serve deployment with its replica counts."""
         deployment = self._context.store.active_deployment(self._row.id)
         if deployment is None:
-            return {"status": "Unavailable", "details": [], "deployments": []}
+            return {"status": "Unavailable", "details": [], "engines": [], "engine_lbs": [],
+                    "sidekicks": [], "deployments": []}
         self._context.ensure_serve()
         from joey.cluster import app_state
+        from joey.platform.status import replica_statuses
 
         state = app_state(self.app_name())
         details = [state.message] if state.message else []
-        return {"status": state.status, "details": details, "deployments": state.deployments}
+        spec = DeploymentSpec.from_json(deployment.spec_json)
+        return {"status": state.status, "details": details,
+                **replica_statuses(self._context, self._workspace.id, spec, state),
+                "deployments": state.deployments}
 
     def url(self) -> str:
         settings = self._context.settings
@@ -255,8 +281,33 @@ class Pipeline:
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name(), "create_time": self.create_time(), "definition": self.definition()}
 
+    def table_row(self) -> dict[str, Any]:
+        """One row of ``list_pipelines()`` in a notebook (Wallaroo's columns)."""
+        return {
+            "name": self.name(),
+            "created": self.create_time(),
+            "last_updated": self.last_update_time(),
+            "deployed": self._context.store.active_deployment(self._row.id) is not None,
+            "versions": [v.name() for v in self.versions()],
+            "steps": [m["name"] for step in self._steps for body in step.values() for m in body.get("models", [])],
+        }
+
     def __repr__(self) -> str:
         return repr(self.to_dict())
+
+
+def _check_gpus(spec: DeploymentSpec) -> None:
+    """A step that asks for GPUs on a cluster without any fails now, not after the timeout."""
+    asked = {s.model.name: s.options.ray_actor_options.get("num_gpus") or 0 for s in spec.steps}
+    wanted = {name: gpus for name, gpus in asked.items() if gpus}
+    if spec.fused and spec.ingress_options.ray_actor_options.get("num_gpus"):
+        wanted["(fused steps)"] = spec.ingress_options.ray_actor_options["num_gpus"]
+    if not wanted:
+        return
+    from joey.cluster.replicas import cluster_gpus
+
+    if cluster_gpus() == 0:
+        raise DeploymentError(spec.pipeline, f"steps ask for GPUs {wanted} but the Ray cluster has none")
 
 
 def get_pipeline(context: Context, workspace: WorkspaceRow, name: str, version: str | None) -> Pipeline:

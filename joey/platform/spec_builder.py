@@ -6,7 +6,8 @@ import itertools
 from typing import Any
 
 from joey.autoscaling import DeploymentConfig, ingress_options, step_options
-from joey.errors import EntityNotFoundError, PipelineConfigError
+from joey.engine_config import SERVED_ACCELERATIONS, Acceleration
+from joey.errors import DeploymentError, EntityNotFoundError, PipelineConfigError
 from joey.platform.context import Context
 from joey.platform.store import ModelVersionRow
 from joey.spec import DeploymentSpec, ModelSpec, ModelStep, ServeOptions, TensorField
@@ -35,10 +36,23 @@ def _isolated(context: Context, options: ServeOptions, requirements: list[str]) 
     """Run the step with its own environment's python (built now if it is not there yet)."""
     from joey.platform.environments import ensure_environment
 
-    python = ensure_environment(requirements, context.settings.home / "envs", print)
+    python = ensure_environment(requirements, context.settings.home / "envs", context.echo)
     actor = dict(options.ray_actor_options)
     actor["runtime_env"] = {**actor.get("runtime_env", {}), "py_executable": str(python)}
     return options.model_copy(update={"ray_actor_options": actor})
+
+
+def _check_accelerator(pipeline: str, row: ModelVersionRow, options: ServeOptions) -> None:
+    """A model uploaded for an accelerator deploys only where joey can give it one."""
+    accel = str(row.config.get("accel", Acceleration._None.value))
+    if accel not in {a.value for a in SERVED_ACCELERATIONS}:
+        served = ", ".join(a.value for a in SERVED_ACCELERATIONS)
+        raise DeploymentError(pipeline, f"model {row.name!r} was uploaded with accel={accel!r}, "
+                                        f"which joey cannot serve; joey serves accel {served}")
+    if accel == Acceleration.CUDA and not options.ray_actor_options.get("num_gpus"):
+        raise DeploymentError(
+            pipeline, f"model {row.name!r} was uploaded with accel='cuda' but its step has no GPU: "
+                      f"give it one with DeploymentConfigBuilder().gpus(1) or sidekick_gpus(model, 1)")
 
 
 def _check_chain(steps: list[ModelSpec]) -> None:
@@ -79,6 +93,7 @@ def build_spec(
             )
         options = step_options(config, f"{row.name}-{row.id}", row.runtime in NATIVE_RUNTIMES,
                                row.config.get("dynamic_batching_config"))
+        _check_accelerator(pipeline, row, options)
         if row.config.get("requirements"):
             options = _isolated(context, options, row.config["requirements"])
         steps.append(ModelStep(model=model_spec(row), options=options))

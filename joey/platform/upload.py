@@ -88,7 +88,7 @@ def upload(
     if not path.is_file():
         raise ModelUploadError(f"no model file at {str(path)!r}")
     chosen = resolve_framework(path, framework)
-    progress = _Progress()
+    progress = _Progress(context.echo)
     progress("Waiting for model loading - this will take up to 10min.")
     if chosen in SELF_DESCRIBING:
         runtime_name = SELF_DESCRIBING[chosen]
@@ -165,6 +165,11 @@ def _upload_code(context: Context, workspace_id: int, name: str, path: Path, fra
     config: dict[str, Any] = {"runtime_config": schema_config}
     try:
         requirements = _requirements(path)
+        if requirements is None:
+            requirements = []
+            if framework is Framework.CUSTOM:
+                progress(f"Warning: no requirements.txt in {path.name}; treated as empty "
+                         "(Wallaroo requires one, even empty)")
         if requirements:
             from joey.platform.environments import check_in_environment, ensure_environment
 
@@ -187,18 +192,24 @@ def _upload_code(context: Context, workspace_id: int, name: str, path: Path, fra
                    config, progress)
 
 
-def _requirements(path: Path) -> list[str]:
-    """The zip's top-level requirements.txt (or that of its one folder), parsed."""
+def _requirements(path: Path) -> list[str] | None:
+    """The requirements.txt of the zip's model folder, parsed; ``None`` when a zip has none.
+
+    Only the model folder's own file counts (the zip's root, or its one folder), never one
+    nested deeper. A file that is not a zip has no requirements.
+    """
     import zipfile
 
     from joey.platform.environments import parse_requirements
+    from joey.runtimes.byop import model_root
 
     if not zipfile.is_zipfile(path):
         return []
     with zipfile.ZipFile(path) as archive:
-        names = [n for n in archive.namelist() if not n.startswith("__MACOSX/")]
-        found = [n for n in names if n.count("/") <= 1 and n.rsplit("/", 1)[-1] == "requirements.txt"]
-        return parse_requirements(archive.read(sorted(found, key=len)[0]).decode()) if found else []
+        name = model_root(archive.namelist()) + "requirements.txt"
+        if name not in archive.namelist():
+            return None
+        return parse_requirements(archive.read(name).decode())
 
 
 def _record(context: Context, workspace_id: int, name: str, uploaded: Path, runs: Path,

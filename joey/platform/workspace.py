@@ -51,6 +51,10 @@ class Workspace:
     def __repr__(self) -> str:
         return repr(self.to_dict())
 
+    def table_row(self) -> dict[str, Any]:
+        """One row of ``list_workspaces()`` in a notebook."""
+        return self.to_dict()
+
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Workspace) and other._row.id == self._row.id
 

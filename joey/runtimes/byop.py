@@ -1,48 +1,107 @@
 """Bring your own predictor (BYOP) and Python steps, with Wallaroo's ``mac`` names.
 
-User code written for Wallaroo imports ``mac.types``, ``mac.inference``,
-``mac.inference.creation`` and ``mac.config.inference``: joey provides those modules while
-it imports the user's code (never as a package in site-packages), backed by the classes here.
+The ``mac`` interfaces live here, once: ``Inference``, ``InferenceBuilder``,
+``CustomInferenceConfig``, ``ModelNotAssignedError``, ``InferenceData`` and ``PythonStep``.
+The top-level ``mac`` package installed with joey only re-exports them, so a Wallaroo
+author's notebook and joey's replicas use the same classes.
 """
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import inspect
 import sys
 import tempfile
 import types
 import zipfile
-from abc import abstractmethod
-from collections.abc import Iterator
+from abc import ABC, abstractmethod
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from joey.runtimes.base import InferenceData, Runtime, RuntimeConfig
 from joey.runtimes.pickled import SchemaConfig
 from joey.spec import TensorField
 
+__all__ = [
+    "ByopRuntime",
+    "ByopValidationError",
+    "CustomInferenceConfig",
+    "Inference",
+    "InferenceBuilder",
+    "InferenceData",
+    "ModelNotAssignedError",
+    "PythonStep",
+    "PythonStepRuntime",
+]
 
-class CustomInferenceConfig:
-    """What a builder's ``create`` receives: ``model_path`` is the unpacked zip's folder."""
-
-    def __init__(self, model_path: Path, framework: str = "custom") -> None:
-        self.model_path = Path(model_path)
-        self.framework = framework
+PythonStep = Callable[[InferenceData], InferenceData]
+"""What a Python step's ``process_data`` is, and what a loaded BYOP ``predict`` is."""
 
 
-class Inference:
-    """Base of a BYOP model: set ``model`` and implement ``_predict``."""
+class ModelNotAssignedError(Exception):
+    """``Inference.predict`` was called before the builder assigned ``model``."""
+
+
+class CustomInferenceConfig(BaseModel):
+    """What a builder's ``create`` receives, validated as Wallaroo does on construction.
+
+    ``model_path`` is the model's folder (joey passes the unpacked zip's); ``modules_to_include``
+    are globs of the ``.py`` files holding the code.
+    """
+
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+    framework: str = Field(default="custom", validate_default=True)
+    model_path: Path = Field(default=Path("./byop/"), validate_default=True)
+    modules_to_include: set[Path] = Field(default_factory=lambda: {Path("*.py")})
+
+    @field_validator("framework", mode="before")
+    @classmethod
+    def _framework_is_custom(cls, value: Any) -> str:
+        if str(getattr(value, "value", value)) != "custom":
+            raise ValueError(f"`framework` should be 'custom', got {value!r}")
+        return "custom"
+
+    @field_validator("model_path")
+    @classmethod
+    def _model_path_is_a_folder(cls, value: Path) -> Path:
+        if not value.is_dir():
+            raise ValueError(f"`model_path` should be an existing directory, got {str(value)!r}")
+        return value
+
+    @field_validator("modules_to_include")
+    @classmethod
+    def _modules_are_python(cls, value: set[Path]) -> set[Path]:
+        wrong = sorted(str(p) for p in value if p.suffix != ".py")
+        if wrong:
+            raise ValueError(f"`modules_to_include` must only match .py files, got {wrong}")
+        return value
+
+
+def _is_instance(model: Any, expected: Any) -> bool:
+    """``isinstance`` that also takes ``Any`` and bare typing aliases such as ``Dict``."""
+    if expected is Any:
+        return True
+    try:
+        return isinstance(model, expected)
+    except TypeError:
+        return False
+
+
+class Inference(ABC):
+    """A BYOP model: ``expected_model_types``, a ``model`` the builder sets, ``_predict``."""
 
     def __init__(self) -> None:
         self._model: Any = None
 
     @property
+    @abstractmethod
     def expected_model_types(self) -> set[Any]:
-        return {Any}
+        """The types ``model`` may have (``_raise_error_if_model_is_wrong_type`` checks them)."""
 
     @property
     def model(self) -> Any:
@@ -50,16 +109,21 @@ class Inference:
 
     @model.setter
     def model(self, model: Any) -> None:
+        # Wallaroo's base has no setter; joey's checks the type, so code that forgot one still runs.
         self._raise_error_if_model_is_wrong_type(model)
         self._model = model
 
     def _raise_error_if_model_is_wrong_type(self, model: Any) -> None:
-        allowed = self.expected_model_types
-        if Any in allowed or any(isinstance(model, t) for t in allowed if isinstance(t, type)):
-            return
-        raise TypeError(f"model of type {type(model).__name__} is not one of {allowed}")
+        expected = self.expected_model_types
+        if not any(_is_instance(model, t) for t in expected):
+            names = [getattr(t, "__name__", str(t)) for t in expected]
+            got = type(model).__name__
+            raise TypeError(f"The model is not of type(s): {names}. Got type {got!r} instead.")
 
     def predict(self, input_data: InferenceData) -> InferenceData:
+        """``_predict`` on the batch, once the builder has assigned ``model``."""
+        if self.model is None:
+            raise ModelNotAssignedError("The model is not assigned to the Inference object.")
         return self._predict(input_data)
 
     @abstractmethod
@@ -67,53 +131,34 @@ class Inference:
         """Turn a batch into outputs keyed by the output schema's names."""
 
 
-class InferenceBuilder:
+class InferenceBuilder(ABC):
     """Base of a BYOP builder: ``create(config)`` returns a ready ``Inference``."""
 
     @property
+    @abstractmethod
     def inference(self) -> Inference:
-        raise NotImplementedError
+        """The ``Inference`` that ``create`` completes (a class or an instance, as Wallaroo's)."""
 
+    @abstractmethod
     def create(self, config: CustomInferenceConfig) -> Inference:
-        raise NotImplementedError
-
-
-def _mac_modules() -> dict[str, types.ModuleType]:
-    names: dict[str, dict[str, Any]] = {
-        "mac": {},
-        "mac.types": {"InferenceData": InferenceData},
-        "mac.inference": {"Inference": Inference},
-        "mac.inference.creation": {"InferenceBuilder": InferenceBuilder},
-        "mac.config": {},
-        "mac.config.inference": {"CustomInferenceConfig": CustomInferenceConfig},
-    }
-    modules = {}
-    for name, members in names.items():
-        module = types.ModuleType(name)
-        module.__dict__.update(members)
-        module.__path__ = []  # a package, so submodules import
-        modules[name] = module
-    return modules
-
-
-@contextlib.contextmanager
-def mac_shim() -> Iterator[None]:
-    """``mac.*`` importable while user code loads; whatever was there before comes back."""
-    modules = _mac_modules()
-    saved = {name: sys.modules.get(name) for name in modules}
-    sys.modules.update(modules)
-    try:
-        yield
-    finally:
-        for name, previous in saved.items():
-            if previous is None:
-                sys.modules.pop(name, None)
-            else:
-                sys.modules[name] = previous
+        """An ``Inference`` with its ``model`` assigned, loaded from ``config.model_path``."""
 
 
 class ByopValidationError(ValueError):
     """The zip breaks one of the BYOP rules; the message names the rule."""
+
+
+def model_root(names: list[str]) -> str:
+    """The model's folder inside a zip as a name prefix: ``""``, or ``"folder/"`` for a zip of
+    one folder. A ``requirements.txt`` at the zip's root keeps the root as the model's folder.
+    """
+    names = [n for n in names if not n.startswith("__MACOSX/")]
+    tops = {n.split("/", 1)[0] for n in names} - {""}
+    tops = {t for t in tops if not t.startswith(".")}
+    if len(tops) != 1 or "requirements.txt" in names:
+        return ""
+    (top,) = tops
+    return f"{top}/" if any(n.startswith(f"{top}/") for n in names) else ""
 
 
 def unpack(artifact: Path) -> Path:
@@ -128,54 +173,64 @@ def unpack(artifact: Path) -> Path:
             archive.extractall(folder, members)
     except zipfile.BadZipFile as exc:
         raise ByopValidationError(f"unreadable zip: {exc}") from exc
-    entries = [p for p in folder.iterdir() if not p.name.startswith(".")]
-    if len(entries) == 1 and entries[0].is_dir() and not (folder / "requirements.txt").exists():
-        return entries[0]  # a zip of one folder
-    return folder
+    return folder / model_root(members)
 
 
 def _import_all(folder: Path) -> list[types.ModuleType]:
-    """Import every top-level ``.py`` file of ``folder`` under a unique name."""
+    """Import every top-level ``.py`` file of ``folder`` under a unique name.
+
+    Its ``mac.*`` imports resolve to the ``mac`` package installed with joey.
+    """
     modules = []
     sys.path.insert(0, str(folder))
     try:
-        with mac_shim():
-            for path in sorted(folder.glob("*.py")):
-                name = f"joey_user_{abs(hash(str(folder)))}_{path.stem}"
-                spec = importlib.util.spec_from_file_location(name, path)
-                assert spec is not None and spec.loader is not None
-                module = importlib.util.module_from_spec(spec)
-                sys.modules[name] = module
-                spec.loader.exec_module(module)
-                modules.append(module)
+        for path in sorted(folder.glob("*.py")):
+            name = f"joey_user_{abs(hash(str(folder)))}_{path.stem}"
+            spec = importlib.util.spec_from_file_location(name, path)
+            assert spec is not None and spec.loader is not None
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[name] = module
+            spec.loader.exec_module(module)
+            modules.append(module)
     finally:
         sys.path.remove(str(folder))
     return modules
 
 
+def _subclasses(modules: list[types.ModuleType], base: type) -> set[type]:
+    """The subclasses of ``base`` (not ``base`` itself) that the modules define or import."""
+    return {c for m in modules for c in vars(m).values()
+            if inspect.isclass(c) and issubclass(c, base) and c is not base}
+
+
 def find_builder(folder: Path) -> type[InferenceBuilder]:
-    """The one ``InferenceBuilder`` subclass, checked against the BYOP rules."""
-    if not (folder / "requirements.txt").is_file():
-        raise ByopValidationError("the zip needs a top-level requirements.txt (it may be empty)")
+    """The one ``InferenceBuilder`` subclass, checked against the BYOP rules.
+
+    A missing ``requirements.txt`` is read as an empty one (the upload log warns of it).
+    """
     modules = _import_all(folder)
-    builders = {c for m in modules for c in vars(m).values()
-                if inspect.isclass(c) and issubclass(c, InferenceBuilder) and c is not InferenceBuilder}
-    inferences = {c for m in modules for c in vars(m).values()
-                  if inspect.isclass(c) and issubclass(c, Inference) and c is not Inference}
+    builders = _subclasses(modules, InferenceBuilder)
+    inferences = _subclasses(modules, Inference)
     if not builders:
         raise ByopValidationError("no InferenceBuilder subclass found")
     if len(builders) > 1:
-        raise ByopValidationError(f"exactly one InferenceBuilder subclass allowed, found {sorted(c.__name__ for c in builders)}")
+        names = sorted(c.__name__ for c in builders)
+        raise ByopValidationError(f"exactly one InferenceBuilder subclass allowed, found {names}")
     if len(inferences) != 1:
-        raise ByopValidationError(f"exactly one Inference subclass required, found {sorted(c.__name__ for c in inferences)}")
+        names = sorted(c.__name__ for c in inferences)
+        raise ByopValidationError(f"exactly one Inference subclass required, found {names}")
     (inference,) = inferences
-    if "_predict" not in vars(inference) or getattr(inference._predict, "__isabstractmethod__", False):
+    own_predict = vars(inference).get("_predict")
+    if own_predict is None or getattr(own_predict, "__isabstractmethod__", False):
         raise ByopValidationError(f"{inference.__name__} must implement _predict(self, input_data)")
+    if "expected_model_types" in getattr(inference, "__abstractmethods__", ()):
+        raise ByopValidationError(
+            f"{inference.__name__} must define the expected_model_types property")
     (builder,) = builders
     return builder
 
 
-def find_process_data(folder: Path) -> Any:
+def find_process_data(folder: Path) -> PythonStep:
     """The one ``process_data(input_data)`` function of a Python step."""
     found = [m.process_data for m in _import_all(folder) if callable(getattr(m, "process_data", None))]
     if len(found) != 1:
@@ -213,8 +268,8 @@ class ByopRuntime(Runtime):
         self._inputs, self._outputs = config.inputs, config.outputs
         folder = unpack(artifact)
         builder = find_builder(folder)
-        with mac_shim():
-            self._inference = builder().create(CustomInferenceConfig(folder))
+        config_for_code = CustomInferenceConfig(framework="custom", model_path=folder)
+        self._inference = builder().create(config_for_code)
 
     def signature(self) -> tuple[tuple[TensorField, ...], tuple[TensorField, ...]]:
         return self._inputs, self._outputs

@@ -121,6 +121,10 @@ from mac.inference.creation import InferenceBuilder
 
 
 class OptionalInference(Inference):
+    @property
+    def expected_model_types(self):
+        return {str}
+
     def _predict(self, input_data):
         x = input_data["x"]
         tags = input_data["tags"]
@@ -141,7 +145,7 @@ class OptionalBuilder(InferenceBuilder):
 
     def create(self, config):
         inference = self.inference
-        inference.model = None
+        inference.model = "optional"
         return inference
 '''
 

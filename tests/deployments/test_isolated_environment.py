@@ -25,6 +25,10 @@ from mac.inference.creation import InferenceBuilder
 
 
 class VersionInference(Inference):
+    @property
+    def expected_model_types(self):
+        return {str}
+
     def _predict(self, input_data):
         import six
         rows = len(input_data["x"])
@@ -41,7 +45,7 @@ class VersionBuilder(InferenceBuilder):
 
     def create(self, config):
         inference = self.inference
-        inference.model = None
+        inference.model = "six"
         return inference
 '''
 

@@ -89,7 +89,8 @@ def test_migrations_create_the_tables_and_are_idempotent(db_path: Path) -> None:
     second.close()
 
 
-def test_migration_matches_the_orm_tables(store: Store, db_path: Path) -> None:
+@pytest.mark.usefixtures("store")  # migrates the file
+def test_migration_matches_the_orm_tables(db_path: Path) -> None:
     engine = create_engine(f"sqlite:///{db_path}")
     with engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": True})

@@ -89,7 +89,7 @@ def test_configure(offline: joey.Client, tmp_path: Path) -> None:
     model = offline.upload_model("multi", multi_io(tmp_path / "m.onnx"))
     with pytest.raises(ModelConfigError, match=r"one name per model input \['input_1', 'input_2'\]"):
         model.configure(tensor_fields=["only-one"])
-    with pytest.raises(ModelConfigError, match="runtime 'onnx'"):
+    with pytest.raises(ModelConfigError, match="cannot run on runtime 'tensorflow'; runtimes that can run it: onnx"):
         model.configure(runtime="tensorflow")
     configured = model.configure("onnx", tensor_fields=["a", "b"])
     assert configured.config().tensor_fields() == ["a", "b"]

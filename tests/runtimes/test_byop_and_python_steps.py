@@ -11,7 +11,7 @@ import pytest
 
 from joey.config import Settings
 from joey.errors import ModelUploadError
-from joey.runtimes import runtime_class
+from joey.runtimes import byop, runtime_class
 from joey.testing.code_models import (
     BYOP_OUTPUT_SCHEMA,
     BYOP_SOURCE,
@@ -33,7 +33,7 @@ def test_byop_written_for_wallaroo_runs_unchanged(tmp_path: Path) -> None:
     runtime.load(byop_zip(tmp_path / "m.zip", scale=2.5), cls.parse_config(SCHEMA_CONFIG))
     got = runtime.predict({"dense_1": np.array([[1.0], [4.0]], np.float32)})
     np.testing.assert_array_equal(got["prediction"], np.array([2.5, 10.0], np.float32))
-    assert "mac" not in sys.modules  # the shim is gone once the code is loaded
+    assert sys.modules["mac.inference"].Inference is byop.Inference  # the installed mac package
 
 
 def test_python_step_runs_process_data(tmp_path: Path) -> None:
@@ -52,6 +52,7 @@ def test_python_step_runs_process_data(tmp_path: Path) -> None:
 TWO_BUILDERS = BYOP_SOURCE.format(input="dense_1") + "\n\nclass Another(ScaleInferenceBuilder):\n    pass\n"
 NO_BUILDER = BYOP_SOURCE.format(input="dense_1").split("class ScaleInferenceBuilder")[0]
 NO_PREDICT = BYOP_SOURCE.format(input="dense_1").replace("def _predict", "def predict_other")
+NO_MODEL_TYPES = BYOP_SOURCE.format(input="dense_1").replace("def expected_model_types", "def types")
 
 
 @pytest.mark.parametrize(
@@ -59,11 +60,11 @@ NO_PREDICT = BYOP_SOURCE.format(input="dense_1").replace("def _predict", "def pr
     [
         (lambda p: byop_zip(p, source=NO_BUILDER), "no InferenceBuilder subclass"),
         (lambda p: byop_zip(p, source=TWO_BUILDERS), "exactly one InferenceBuilder"),
-        (lambda p: byop_zip(p, requirements=None), "requirements.txt"),
         (lambda p: byop_zip(p, source=NO_PREDICT), "must implement _predict"),
+        (lambda p: byop_zip(p, source=NO_MODEL_TYPES), "must define the expected_model_types"),
         (lambda p: p.write_bytes(b"PK\x03\x04 not really a zip") and p, "unreadable zip"),
     ],
-    ids=["no-builder", "two-builders", "no-requirements", "no-predict", "unreadable-zip"],
+    ids=["no-builder", "two-builders", "no-predict", "no-model-types", "unreadable-zip"],
 )
 def test_byop_upload_names_the_broken_rule(make, rule: str, tmp_path: Path) -> None:
     import joey

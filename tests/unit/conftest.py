@@ -9,7 +9,7 @@ import pytest
 def _forbid_ray(monkeypatch: pytest.MonkeyPatch) -> None:
     import ray
 
-    def forbidden(*args: object, **kwargs: object) -> None:
+    def forbidden(*_args: object, **_kwargs: object) -> None:
         raise AssertionError("unit tests must not start Ray")
 
     monkeypatch.setattr(ray, "init", forbidden)

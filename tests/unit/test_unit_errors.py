@@ -23,6 +23,8 @@ from joey.errors import (
     OverCapacityError,
     PipelineConfigError,
     PipelineNotDeployedError,
+    RayConnectionError,
+    RequiredAttributeMissing,
     UnsupportedMediaTypeError,
     error_from_body,
 )
@@ -46,6 +48,8 @@ EXAMPLES: dict[str, JoeyError] = {
     "OverCapacityError": OverCapacityError("step-0-ccfraud queue is full", 2),
     "InferenceTimeoutError": InferenceTimeoutError(15.0),
     "PipelineNotDeployedError": PipelineNotDeployedError("ccfraud-pipe"),
+    "RayConnectionError": RayConnectionError("127.0.0.1:6390", "no answer within 10s"),
+    "RequiredAttributeMissing": RequiredAttributeMissing("ModelVersion", "sha"),
 }
 
 PUBLIC_CLASSES = [name for name in errors.__all__ if name != "error_from_body"]

@@ -356,7 +356,7 @@ def test_wrong_input_width_fails_before_any_step_runs() -> None:
 
 
 def test_a_failing_step_propagates_its_error() -> None:
-    def broken(features: np.ndarray) -> dict[str, np.ndarray]:
+    def broken(features: np.ndarray) -> dict[str, np.ndarray]:  # noqa: ARG001 - called by input name
         raise ModelError("head", "ValueError: boom")
 
     steps = [FakeStep(SCALER, scaler_fn), FakeStep(HEAD, broken)]

@@ -211,6 +211,9 @@ class Store:
         status: str | None = None,
         upload_log: list[str] | None = None,
         runtime: str | None = None,
+        artifact_uri: str | None = None,
+        inputs: list[dict[str, Any]] | None = None,
+        outputs: list[dict[str, Any]] | None = None,
     ) -> ModelVersionRow:
         """Replace the fields given (None leaves one as is) and bump ``updated_at``."""
         with self._write.begin() as session:
@@ -223,6 +226,12 @@ class Store:
                 found.upload_log = list(upload_log)
             if runtime is not None:
                 found.runtime = runtime
+            if artifact_uri is not None:
+                found.artifact_uri = artifact_uri
+            if inputs is not None:
+                found.inputs = copy.deepcopy(inputs)
+            if outputs is not None:
+                found.outputs = copy.deepcopy(outputs)
             found.updated_at = _now()
             session.flush()
             return _model_version_row(found)
