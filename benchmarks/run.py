@@ -350,6 +350,9 @@ def run_ccfraud(bench: Bench, timings: dict[str, float]) -> None:
                 f"per extra step {per_step} ms")
         bench.results["chain"] = chain
 
+    with phase("ccfraud: experiments", timings):
+        run_experiments(bench, model, one, one_step, http_call)
+
     with phase("ccfraud: small requests", timings):
         # Serve's default max_ongoing_requests (5) makes the minimal peer collapse under 32
         # clients (the proxy backs off while the replica is full); the tuned peer shows what
@@ -494,11 +497,56 @@ def run_profile(bench: Bench, timings: dict[str, float], out: FilePath, readme: 
             bench.results["profile"] = {"error": error, "failures": 1}
 
 
+def run_experiments(bench: Bench, model: bench_models.BenchModel, one: Any, one_step: Any,
+                    http_call: Callable[[str], Callable[[], Any]]) -> None:
+    """What a two-way random split and a shadow deploy with one challenger add to the
+    single-step path (single row, HTTP Arrow, p50, interleaved), and the ingress's price of
+    routing 10,000 rows by a hash key (in-process, median)."""
+    import numpy as np
+    import pyarrow as pa
+
+    from joey.deployments import routing
+
+    other = bench.upload("ccfraud-b", model.path, ["tensor"])
+    split = bench.client.build_pipeline("ccfraud-split").clear().add_random_split([(1, one), (1, other)])
+    split.deploy()
+    shadow = bench.client.build_pipeline("ccfraud-shadow").clear().add_shadow_deploy(one, [other])
+    shadow.deploy()
+    bench.pipelines += [split, shadow]
+    mode = bench.mode
+    samples = P.interleaved_latencies(
+        {"1-step": http_call(one_step.url()), "random split": http_call(split.url()),
+         "shadow": http_call(shadow.url())},
+        mode.chain_rounds, mode.chain_per_round, mode.chain_budget_s)
+    experiments: dict[str, Any] = {name: s.to_dict() for name, s in samples.items()}
+    base = experiments["1-step"]["p50_ms"]
+    for name in ("random split", "shadow"):
+        p50 = experiments[name]["p50_ms"]
+        experiments[f"{name} extra p50 ms"] = None if base is None or p50 is None else p50 - base
+    keys = pa.array([f"session-{i}" for i in range(10_000)])
+    data = {"tensor": np.zeros((10_000, model.width), dtype=np.float32)}
+    costs = []
+    for _ in range(30):
+        begun = time.perf_counter()
+        chosen = routing.hash_branches(keys, [1, 1])
+        parts = routing.partition(chosen, 2)
+        answers = [(rows, routing.take_rows(data, rows)) for rows in parts]
+        routing.merge_rows(answers, 10_000)
+        costs.append(time.perf_counter() - begun)
+    experiments["hash routing 10000 rows ms (median)"] = float(np.median(costs) * 1000)
+    log(f"  experiments: {experiments}")
+    bench.results["experiments"] = experiments
+    for pipeline in (split, shadow):
+        bench.undeploy(pipeline)
+
+
 def count_failures(results: dict[str, Any]) -> dict[str, int]:
     failures = {
         "batch": sum(c["failures"] for c in results.get("batch", [])),
         "chain": sum(v["failures"] for v in results.get("chain", {}).values()
                      if isinstance(v, dict)),
+        "experiments": sum(v["failures"] for v in results.get("experiments", {}).values()
+                           if isinstance(v, dict)),
         "small_requests": sum(x["failures"] for x in results.get("small_requests", [])),
         "cold_start": sum(1 for x in results.get("cold_start", []) if x.get("error")),
     }

@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     """CPUs a locally started Ray advertises; default: what the machine has."""
     deploy_timeout_s: float = 120.0
     """How long ``deploy(wait_for_status=True)`` waits for every replica."""
+    shadow_grace_ms: float = 100.0
+    """How long after the champion answers a shadow deploy waits for its challengers."""
     request_timeout_s: float = 15.0
     """Default SDK inference timeout, as Wallaroo's."""
 

@@ -18,6 +18,7 @@ so an error survives pickling across Ray actors unchanged.
     │   ├── InvalidInputError          400  bad request data; names column, expected, actual
     │   ├── UnsupportedMediaTypeError  415  content type neither JSON records nor Arrow
     │   ├── ModelError                 500  the model raised, or returned a bad output
+    │   ├── ValidationFailedError      500  a validation expression failed on the result
     │   ├── OverCapacityError          503  queues are full; retry after a while
     │   └── InferenceTimeoutError      504  no answer within the timeout
     └── PipelineNotDeployedError       409  inference on a pipeline that is not deployed
@@ -45,6 +46,7 @@ __all__ = [
     "RayConnectionError",
     "RequiredAttributeMissing",
     "UnsupportedMediaTypeError",
+    "ValidationFailedError",
     "error_from_body",
 ]
 
@@ -249,6 +251,18 @@ class ModelError(InferenceError):
 
     def _format(self) -> str:
         return f"model {self.args[0]!r} failed: {self.args[1]}"
+
+
+class ValidationFailedError(InferenceError):
+    """A pipeline validation could not be evaluated on a result (names the validation)."""
+
+    status = 500
+
+    def __init__(self, validation: str, detail: str) -> None:
+        super().__init__(validation, detail)
+
+    def _format(self) -> str:
+        return f"validation {self.args[0]!r} failed: {self.args[1]}"
 
 
 class OverCapacityError(InferenceError):

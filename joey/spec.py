@@ -106,8 +106,58 @@ class ModelStep(_Frozen):
     model: ModelSpec
     options: ServeOptions = Field(default_factory=ServeOptions)
 
+    @property
+    def branches(self) -> tuple[ModelStep, ...]:
+        """The models this step runs, each its own Serve deployment."""
+        return (self,)
 
-Step = Annotated[ModelStep, Field(discriminator="kind")]
+
+class RandomSplitStep(_Frozen):
+    """A/B test: each request (no ``hash_key``) or each row (by a stable hash of the
+    ``hash_key`` column) goes to one model, drawn by weight."""
+
+    kind: Literal["random_split"] = "random_split"
+    branches: tuple[ModelStep, ...]
+    weights: tuple[float, ...]
+    hash_key: str | None = None
+
+
+class KeySplitStep(_Frozen):
+    """Each row goes to the model its ``meta_key`` value names; other values to the default
+    (``branches[0]``)."""
+
+    kind: Literal["key_split"] = "key_split"
+    branches: tuple[ModelStep, ...]
+    meta_key: str
+    routes: dict[str, int]
+    """Value of ``meta_key`` -> index into ``branches``."""
+
+
+class ShadowStep(_Frozen):
+    """Champion (``branches[0]``) and challengers run on every row; only the champion's
+    outputs go on; challengers answer as ``out_<name>.*`` or are dropped."""
+
+    kind: Literal["shadow"] = "shadow"
+    branches: tuple[ModelStep, ...]
+
+
+Step = Annotated[ModelStep | RandomSplitStep | KeySplitStep | ShadowStep, Field(discriminator="kind")]
+
+
+class Validation(_Frozen):
+    """A named polars expression over the flat result; true marks the row an anomaly."""
+
+    name: str
+    expression: str
+    """``Expr.meta.serialize(format="json")`` of the expression (polars' own form)."""
+
+    def expr(self) -> Any:
+        """The polars expression (polars is imported only here, when a pipeline has validations)."""
+        import io
+
+        import polars as pl
+
+        return pl.Expr.deserialize(io.StringIO(self.expression), format="json")
 
 
 class DeploymentSpec(_Frozen):
@@ -124,6 +174,9 @@ class DeploymentSpec(_Frozen):
     """Local directory where replicas keep artifacts fetched by URI."""
     fused: bool = False
     """Run every step inside the ingress replica (no hop between steps)."""
+    validations: tuple[Validation, ...] = ()
+    shadow_grace_ms: float = 100.0
+    """How long after the champion's answer the ingress waits for shadow challengers."""
 
     @property
     def app_name(self) -> str:
@@ -136,7 +189,46 @@ class DeploymentSpec(_Frozen):
     @property
     def input_fields(self) -> tuple[TensorField, ...]:
         """What a request must carry: the first step's accepted fields."""
-        return self.steps[0].model.accepts
+        return self.steps[0].branches[0].model.accepts
+
+    @property
+    def branches(self) -> tuple[ModelStep, ...]:
+        """Every model step of every step, in order: one Serve deployment each."""
+        return tuple(branch for step in self.steps for branch in step.branches)
+
+    def live_config(self) -> dict[str, Any]:
+        """What may change without restarting a replica: split weights, validations, the
+        shadow grace, and the pipeline version they make. It travels as the ingress's Serve
+        ``user_config``."""
+        return {
+            "pipeline_version": self.pipeline_version,
+            "weights": [list(s.weights) if s.kind == "random_split" else None for s in self.steps],
+            "validations": [v.model_dump() for v in self.validations],
+            "shadow_grace_ms": self.shadow_grace_ms,
+        }
+
+    def without_live(self) -> DeploymentSpec:
+        """The spec with its live settings at fixed placeholders: two specs that differ only
+        in live settings give the same ingress arguments, so Serve only reconfigures it."""
+        steps = tuple(s.model_copy(update={"weights": (1.0,) * len(s.branches)})
+                      if s.kind == "random_split" else s for s in self.steps)
+        return self.model_copy(update={"steps": steps, "validations": (), "shadow_grace_ms": 100.0,
+                                       "pipeline_version": ""})
+
+    def with_live(self, live: dict[str, Any]) -> DeploymentSpec:
+        """This spec with the live settings of ``live_config()`` applied."""
+        weights = live.get("weights") or [None] * len(self.steps)
+        if len(weights) != len(self.steps):
+            raise ValueError(f"live settings name {len(weights)} steps, the spec has {len(self.steps)}")
+        steps = tuple(s.model_copy(update={"weights": tuple(w)}) if s.kind == "random_split" and w else s
+                      for s, w in zip(self.steps, weights, strict=True))
+        validations = tuple(Validation.model_validate(v) for v in live.get("validations", ()))
+        return DeploymentSpec.model_validate({
+            **self.model_dump(), "steps": [s.model_dump() for s in steps],
+            "validations": [v.model_dump() for v in validations],
+            "shadow_grace_ms": float(live.get("shadow_grace_ms", self.shadow_grace_ms)),
+            "pipeline_version": str(live.get("pipeline_version", self.pipeline_version)),
+        })
 
     def to_json(self) -> str:
         return self.model_dump_json()

@@ -48,8 +48,8 @@ def deployment_models(spec: DeploymentSpec) -> dict[str, tuple[ModelSpec, ...]]:
     unless the steps are fused into it)."""
     plan = plan_app(spec)
     if spec.fused:
-        return {plan.ingress.name: tuple(step.model for step in spec.steps)}
+        return {plan.ingress.name: tuple(branch.model for branch in spec.branches)}
     layout: dict[str, tuple[ModelSpec, ...]] = {plan.ingress.name: ()}
-    for planned, step in zip(plan.steps, spec.steps, strict=True):
-        layout[planned.name] = (step.model,)
+    for planned, branch in zip(plan.steps, spec.branches, strict=True):
+        layout[planned.name] = (branch.model,)
     return layout

@@ -11,7 +11,7 @@ from ray import serve
 from ray.exceptions import GetTimeoutError
 from ray.serve.handle import DeploymentHandle
 
-from joey.deployments.app import build_app
+from joey.deployments.app import build_app, retired_steps
 from joey.deployments.failures import as_joey_error
 from joey.errors import DeploymentError, InferenceTimeoutError
 from joey.spec import DeploymentSpec
@@ -55,17 +55,32 @@ def app_state(name: str) -> AppState:
 
 
 def run_app(spec: DeploymentSpec, wait: bool, timeout_s: float,
-            tick: Callable[[], None] = lambda: None) -> AppState:
+            tick: Callable[[], None] = lambda: None, previous: DeploymentSpec | None = None) -> AppState:
     """Deploy (or update in place) the pipeline's application; optionally wait until it serves.
 
+    Replacing a running ``previous`` version is a hot swap that fails no request: first the
+    new version with the old step deployments still in it (old ingress replicas keep
+    calling them while Serve rolls the ingress over), then, once it runs, without them.
     ``tick`` is called about once a second while waiting (the SDK prints a dot).
     """
-    # No per-request access log: it costs every request a log record in every replica
-    # (about 4% of a step replica's CPU in the profile); failures are still logged.
-    serve._run(build_app(spec), _blocking=False, name=spec.app_name, route_prefix=spec.route_prefix,
-               logging_config={"enable_access_log": False})
+    retired = retired_steps(previous, spec) if previous is not None else ()
+    if retired and app_state(spec.app_name).status == "Running":
+        _deploy(spec, retired)
+        _wait_running(spec, timeout_s, tick)
+    _deploy(spec, ())
     if not wait:
         return app_state(spec.app_name)
+    return _wait_running(spec, timeout_s, tick)
+
+
+def _deploy(spec: DeploymentSpec, retired: tuple[Any, ...]) -> None:
+    # No per-request access log: it costs every request a log record in every replica
+    # (about 4% of a step replica's CPU in the profile); failures are still logged.
+    serve._run(build_app(spec, retired), _blocking=False, name=spec.app_name, route_prefix=spec.route_prefix,
+               logging_config={"enable_access_log": False})
+
+
+def _wait_running(spec: DeploymentSpec, timeout_s: float, tick: Callable[[], None]) -> AppState:
     deadline = time.monotonic() + timeout_s
     next_tick = time.monotonic() + 1.0
     while True:

@@ -7,8 +7,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from dataclasses import dataclass
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any, cast
 
@@ -40,45 +43,79 @@ class AppPlan:
     steps: tuple[DeploymentPlan, ...]
 
 
-def step_deployment_name(index: int, model_name: str) -> str:
-    return f"step-{index}-{re.sub(r'[^a-z0-9-]', '-', model_name)}"
+def step_deployment_name(index: int, model_name: str, branch: int | None = None) -> str:
+    """``step-{index}-{model}``; a model of a split or shadow: ``step-{index}-{branch}-{model}``."""
+    name = re.sub(r'[^a-z0-9-]', '-', model_name)
+    return f"step-{index}-{name}" if branch is None else f"step-{index}-{branch}-{name}"
 
 
 def plan_app(spec: DeploymentSpec) -> AppPlan:
     """What ``build_app`` will bind, as plain data."""
     steps = tuple(
         DeploymentPlan(
-            name=step_deployment_name(index, step.model.name),
-            options=step.options.deployment_kwargs(),
+            name=step_deployment_name(index, branch.model.name, None if step.kind == "model" else number),
+            options=branch.options.deployment_kwargs(),
             init_args=(
-                step.model.model_dump_json(),
+                branch.model.model_dump_json(),
                 spec.cache_dir,
-                step.options.max_batch_size,
-                step.options.batch_wait_timeout_s,
+                branch.options.max_batch_size,
+                branch.options.batch_wait_timeout_s,
             ),
         )
         for index, step in enumerate(spec.steps)
+        for number, branch in enumerate(step.branches)
         if not spec.fused
     )
     ingress = DeploymentPlan(
         name=INGRESS_NAME,
-        options=spec.ingress_options.deployment_kwargs(),
-        init_args=(spec.to_json(),),
+        options={**spec.ingress_options.deployment_kwargs(), "user_config": spec.live_config()},
+        init_args=(spec.without_live().to_json(),),
     )
     return AppPlan(spec.app_name, spec.route_prefix, ingress, steps)
 
 
-def build_app(spec: DeploymentSpec) -> Application:
-    """The Serve application for ``spec``: one deployment per step and the ingress."""
+def retired_steps(previous: DeploymentSpec, spec: DeploymentSpec) -> tuple[DeploymentPlan, ...]:
+    """The step deployments of ``previous`` that ``spec`` no longer has."""
+    keep = {p.name for p in plan_app(spec).steps}
+    return tuple(p for p in plan_app(previous).steps if p.name not in keep)
+
+
+def build_app(spec: DeploymentSpec, retired: tuple[DeploymentPlan, ...] = ()) -> Application:
+    """The Serve application for ``spec``: one deployment per model and the ingress.
+
+    ``retired``: step deployments of the version being replaced, kept in the application
+    (bound to the ingress, which never calls them) until every old ingress replica is gone,
+    so a hot swap fails no request.
+    """
     plan = plan_app(spec)
     step_deployment = cast(Deployment, serve.deployment(StepDeployment))
     bound = [
-        step_deployment.options(name=p.name, **p.options).bind(*p.init_args) for p in plan.steps
+        _versioned(step_deployment.options(name=p.name, **p.options), p).bind(*p.init_args)
+        for p in (*plan.steps, *retired)
     ]
     ingress = cast(Deployment, serve.deployment(PipelineIngress))
-    return ingress.options(name=plan.ingress.name, **plan.ingress.options).bind(
+    return _versioned(ingress.options(name=plan.ingress.name, **plan.ingress.options), plan.ingress).bind(
         *plan.ingress.init_args, *bound
     )
+
+
+def code_version(plan: DeploymentPlan) -> str:
+    """What decides whether a redeploy restarts a deployment's replicas: joey's version and
+    the deployment's own arguments (the spec without live settings, or the model).
+
+    Serve gives a deployment without a version a random one on every ``serve.run``, so each
+    redeploy restarted every replica, and ``user_config`` could never apply in place.
+    """
+    basis = json.dumps([version("joey"), plan.name, [a for a in plan.init_args if isinstance(a, str | int | float)
+                                                     or a is None]], sort_keys=True)
+    return hashlib.sha256(basis.encode()).hexdigest()[:16]
+
+
+def _versioned(deployment: Deployment, plan: DeploymentPlan) -> Deployment:
+    # Serve 2.60 keeps ``version`` for its own callers (``_internal``); it is the only way to
+    # give an imperatively deployed application stable versions (serve deploy files get one
+    # from their import path). Options the user set are recorded by the call before this one.
+    return deployment.options(version=code_version(plan), _internal=True)
 
 
 def build_app_from_args(args: dict[str, str]) -> Application:

@@ -57,13 +57,18 @@ class PipelineIngress:
     """Composes the pipeline's step deployments; answers HTTP and handle calls."""
 
     def __init__(self, spec_json: str, *steps: object) -> None:
+        """``spec_json``: the spec without its live settings (those come by ``reconfigure``);
+        ``steps``: a handle per model of the spec, then any retired ones (never called)."""
         keep_replica_grpc_on_loopback()
         self._spec = DeploymentSpec.from_json(spec_json)
         context = serve.get_replica_context()
-        partition = f"{context.app_name}#{context.replica_id.unique_id}"
-        if self._spec.fused:
-            steps = tuple(local_steps(self._spec))
-        self._runner = PipelineRunner(self._spec, steps, partition)
+        self._partition = f"{context.app_name}#{context.replica_id.unique_id}"
+        self._steps = tuple(local_steps(self._spec)) if self._spec.fused else steps[:len(self._spec.branches)]
+        self._runner = PipelineRunner(self._spec, self._steps, self._partition)
+
+    def reconfigure(self, live: dict[str, Any]) -> None:
+        """Serve's ``user_config``: new split weights, validations or shadow grace, in place."""
+        self._runner = PipelineRunner(self._spec.with_live(live), self._steps, self._partition)
 
     @http_app.post("/")
     async def http_infer(self, request: Request) -> Response:

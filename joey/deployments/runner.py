@@ -1,28 +1,40 @@
-"""Pipeline composition, free of Ray: validate, chain the steps, assemble the result.
+"""Pipeline composition, free of Ray: validate, run the steps, assemble the result.
 
-``PipelineRunner`` takes anything with ``.predict.remote(data)`` returning an
-awaitable, so unit tests drive it with fake handles and the ingress with Serve's
-``DeploymentHandle``s.
+Steps are chains, random splits (per request, or per row by a stable hash of a key
+column), key splits (per row by a column's value) and shadow deploys (champion and
+challengers at once). Every model is called through anything with
+``.predict.remote(data)`` returning an awaitable, so unit tests drive the runner with
+fake handles and the ingress with Serve's ``DeploymentHandle``s.
 """
 
 from __future__ import annotations
 
+import asyncio
+import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import numpy as np
 import orjson
 import pyarrow as pa
 
-from joey.spec import DeploymentSpec
+from joey.deployments import routing
+from joey.deployments.validations import Validator
+from joey.spec import DeploymentSpec, ModelSpec, ShadowStep, Step
 from joey.tables import (
     DatasetFilter,
     InferenceData,
     Metadata,
     assemble,
     table_to_tensors,
+    tensor_to_column,
     tensors_to_columns,
 )
+from joey.tables.results import input_columns
+
+SPLIT_COLUMN = "_model_split"
 
 
 class _Method(Protocol):
@@ -30,10 +42,53 @@ class _Method(Protocol):
 
 
 class StepHandle(Protocol):
-    """What the runner needs of a step: ``await handle.predict.remote(data)``."""
+    """What the runner needs of a model: ``await handle.predict.remote(data)``."""
 
     @property
     def predict(self) -> _Method: ...
+
+
+def _last_model(model: ModelSpec) -> str:
+    return orjson.dumps({"model_name": model.name, "model_sha": model.sha}).decode()
+
+
+def _model_split(model: ModelSpec) -> str:
+    """The JSON string ``out._model_split`` names a model with (Wallaroo's shape, abridged)."""
+    return orjson.dumps({
+        "model_version": {"name": model.name, "version": model.version, "sha": model.sha,
+                          "file_info": {"version": model.version, "sha": model.sha,
+                                        "file_name": model.file_name},
+                          "conversion": {"framework": model.framework}},
+        "config": {"runtime": model.runtime,
+                   "tensor_fields": list(model.tensor_fields) if model.tensor_fields else None},
+    }).decode()
+
+
+def _null_columns(model: ModelSpec, rows: int) -> dict[str, pa.Array]:
+    """A dropped challenger's columns: all null, typed as its answer would be."""
+    columns = {}
+    for output in model.outputs:
+        shape = tuple(1 if d is None else d for d in output.shape)
+        dtype = object if output.dtype == "string" else np.dtype(output.dtype)
+        typed = tensor_to_column(np.zeros((1, *shape), dtype=dtype) if dtype is not object
+                                 else np.full((1, *shape), "", dtype=object))
+        columns[output.name] = pa.nulls(rows, typed.type)
+    return columns
+
+
+async def _awaited(response: Awaitable[InferenceData]) -> InferenceData:
+    return await response
+
+
+@dataclass
+class _Trace:
+    """What one request met on its way: who answered each row, which challengers said what."""
+
+    split: tuple[int, np.ndarray | int] | None = None
+    """(step index, branch per row or for the whole request) of the last split."""
+    last_branch: np.ndarray | int = 0
+    shadows: dict[str, dict[str, pa.Array]] = field(default_factory=dict)
+    dropped: list[str] = field(default_factory=list)
 
 
 class PipelineRunner:
@@ -46,17 +101,27 @@ class PipelineRunner:
         partition: str,
         clock_ns: Callable[[], int] = time.perf_counter_ns,
         wall_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
+        rng: random.Random | None = None,
     ) -> None:
-        if len(steps) != len(spec.steps):
-            raise ValueError(f"spec has {len(spec.steps)} steps but {len(steps)} handles were given")
+        """``steps``: one handle per model of the spec (``spec.branches``), in order."""
+        if len(steps) != len(spec.branches):
+            raise ValueError(f"spec has {len(spec.branches)} models but {len(steps)} handles were given")
         self._spec = spec
-        self._steps: Sequence[StepHandle] = steps
+        self._handles: list[Sequence[StepHandle]] = []
+        start = 0
+        for step in spec.steps:
+            self._handles.append(steps[start:start + len(step.branches)])
+            start += len(step.branches)
         self._partition = partition
         self._clock_ns = clock_ns
         self._wall_ms = wall_ms
-        last = spec.steps[-1].model
-        self._output_names = [f.name for f in last.outputs]
-        self._last_model = orjson.dumps({"model_name": last.name, "model_sha": last.sha}).decode()
+        self._rng = rng or random.Random()
+        self._grace_s = spec.shadow_grace_ms / 1000.0
+        self._validator = Validator(spec.validations)
+        last = spec.steps[-1]
+        self._output_names = [f.name for f in last.branches[0].model.outputs]
+        self._last_models = [pa.array([_last_model(b.model) for b in step.branches]) for step in spec.steps]
+        self._splits = [pa.array([_model_split(b.model) for b in step.branches]) for step in spec.steps]
 
     async def run(self, table: pa.Table, wanted: DatasetFilter) -> pa.Table:
         """The flat (``.``-separated) result for ``table``, filtered by ``wanted``."""
@@ -64,16 +129,107 @@ class PipelineRunner:
         started = self._clock_ns()
         data = table_to_tensors(table, self._spec.input_fields)
         elapsed = [self._clock_ns() - started]
-        for step in self._steps:
+        trace = _Trace()
+        for index, (step, handles) in enumerate(zip(self._spec.steps, self._handles, strict=True)):
             step_started = self._clock_ns()
-            data = await step.predict.remote(data)
+            data = await self._step(index, step, handles, table, data, trace)
             elapsed.append(self._clock_ns() - step_started)
+        rows = table.num_rows
         outputs = tensors_to_columns(data, self._output_names)
+        if trace.split is not None:
+            outputs = {SPLIT_COLUMN: self._split_column(*trace.split, rows), **outputs}
+        anomalies = self._validate(table, outputs, trace) if self._validator else {}
         metadata = Metadata(
-            last_model=self._last_model,
+            last_model=self._per_row(self._last_models[-1], trace.last_branch),
             pipeline_version=self._spec.pipeline_version,
             elapsed_ns=elapsed,
-            dropped=(),
+            dropped=tuple(trace.dropped),
             partition=self._partition,
         )
-        return assemble(arrived, table, outputs, {}, metadata, wanted)
+        return assemble(arrived, table, outputs, anomalies, metadata, wanted, trace.shadows)
+
+    async def _step(self, index: int, step: Step, handles: Sequence[StepHandle], table: pa.Table,
+                    data: InferenceData, trace: _Trace) -> InferenceData:
+        if step.kind == "model":
+            trace.last_branch = 0
+            return await handles[0].predict.remote(data)
+        if step.kind == "shadow":
+            trace.last_branch = 0
+            return await self._shadow(step, handles, data, table.num_rows, trace)
+        if step.kind == "random_split" and step.hash_key is None:
+            chosen: np.ndarray | int = routing.draw_branch(step.weights, self._rng)
+        elif step.kind == "random_split":
+            chosen = routing.hash_branches(self._key(table, step.hash_key), step.weights)
+        else:
+            chosen = routing.key_branches(self._key(table, step.meta_key), step.routes)
+        trace.split = (index, chosen)
+        trace.last_branch = chosen
+        if isinstance(chosen, int):
+            return await handles[chosen].predict.remote(data)
+        return await self._partitioned(handles, data, chosen)
+
+    @staticmethod
+    def _key(table: pa.Table, name: str | None) -> pa.ChunkedArray:
+        from joey.errors import InvalidInputError
+
+        if name is None or name not in table.column_names:
+            raise InvalidInputError(name, "a column that routes each row of the split", "no such column")
+        return table.column(name)
+
+    @staticmethod
+    async def _partitioned(handles: Sequence[StepHandle], data: InferenceData,
+                           chosen: np.ndarray) -> InferenceData:
+        """Each branch gets its rows concurrently; answers go back in the request's order."""
+        rows = len(chosen)
+        parts = [(b, rows_of) for b, rows_of in enumerate(routing.partition(chosen, len(handles)))
+                 if len(rows_of)]
+        answers = await asyncio.gather(*(
+            _awaited(handles[b].predict.remote(routing.take_rows(data, rows_of))) for b, rows_of in parts
+        ))
+        return routing.merge_rows([(rows_of, answer) for (_, rows_of), answer in
+                                   zip(parts, answers, strict=True)], rows)
+
+    async def _shadow(self, step: ShadowStep, handles: Sequence[StepHandle], data: InferenceData,
+                      rows: int, trace: _Trace) -> InferenceData:
+        """Champion and challengers at once; a challenger that fails or is later than the
+        grace after the champion is dropped (null columns, named in ``metadata.dropped``)."""
+        champion = asyncio.ensure_future(_awaited(handles[0].predict.remote(data)))
+        challengers = [asyncio.ensure_future(_awaited(h.predict.remote(data))) for h in handles[1:]]
+        try:
+            result = await champion
+        except BaseException:
+            for task in challengers:
+                task.cancel()
+            raise
+        if challengers:
+            await asyncio.wait(challengers, timeout=self._grace_s)
+        for branch, task in zip(step.branches[1:], challengers, strict=True):
+            model = branch.model
+            if task.done() and not task.cancelled() and task.exception() is None:
+                trace.shadows[model.name] = tensors_to_columns(task.result(), [f.name for f in model.outputs])
+            else:
+                task.cancel()
+                trace.dropped.append(model.name)
+                trace.shadows[model.name] = _null_columns(model, rows)
+        return result
+
+    def _split_column(self, index: int, chosen: np.ndarray | int, rows: int) -> pa.Array:
+        """``out._model_split``: per row, a list of one JSON string naming its model."""
+        branch = np.full(rows, chosen, dtype=np.int64) if isinstance(chosen, int) else chosen
+        names = self._splits[index].take(pa.array(branch))
+        offsets = pa.array(np.arange(rows + 1, dtype=np.int32))
+        return pa.ListArray.from_arrays(offsets, names)
+
+    @staticmethod
+    def _per_row(values: pa.Array, chosen: np.ndarray | int) -> pa.Array | str:
+        """One value for the request, or one per row."""
+        if isinstance(chosen, int):
+            return str(values[chosen].as_py())
+        return values.take(pa.array(chosen))
+
+    def _validate(self, table: pa.Table, outputs: dict[str, pa.Array], trace: _Trace) -> dict[str, pa.Array]:
+        columns: dict[str, pa.Array | pa.ChunkedArray] = dict(input_columns(table))
+        columns.update({f"out.{name}": column for name, column in outputs.items()})
+        for challenger, answer in trace.shadows.items():
+            columns.update({f"out_{challenger}.{name}": column for name, column in answer.items()})
+        return self._validator.evaluate(columns)

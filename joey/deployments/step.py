@@ -107,9 +107,9 @@ class LocalStep:
 
 
 def local_steps(spec: DeploymentSpec) -> Iterator[LocalStep]:
-    """Every step of ``spec`` loaded in this process."""
-    for step in spec.steps:
+    """Every model of ``spec`` loaded in this process."""
+    for branch in spec.branches:
         yield LocalStep(StepDeployment(
-            step.model.model_dump_json(), spec.cache_dir,
-            step.options.max_batch_size, step.options.batch_wait_timeout_s,
+            branch.model.model_dump_json(), spec.cache_dir,
+            branch.options.max_batch_size, branch.options.batch_wait_timeout_s,
         ))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,6 +16,7 @@ from joey.errors import (
     JoeyError,
     PipelineNotDeployedError,
 )
+from joey.platform import steps as step_json
 from joey.platform.compat import ignored_argument
 from joey.platform.context import Context
 from joey.platform.models import ModelVersion
@@ -25,10 +27,6 @@ from joey.tables import read_body
 
 if TYPE_CHECKING:
     import pandas as pd
-
-
-def _model_step(model: ModelVersion) -> dict[str, Any]:
-    return {"ModelInference": {"models": [{"name": model.name(), "version": model.version(), "sha": model.sha()}]}}
 
 
 class PipelineVersion:
@@ -104,12 +102,61 @@ class Pipeline:
 
     # step editing, each returning the pipeline
     def add_model_step(self, model_version: ModelVersion) -> Pipeline:
-        self._steps.append(_model_step(model_version))
+        self._steps.append(step_json.model_step(model_version))
         return self
 
     def replace_with_model_step(self, index: int, model_version: ModelVersion) -> Pipeline:
+        return self._replace(index, [step_json.model_step(model_version)])
+
+    def add_multi_model_step(self, model_version_list: Iterable[ModelVersion]) -> Pipeline:
+        """Every model runs on every row; the first one's outputs go on (as a shadow deploy)."""
+        self._steps.append(step_json.multi_model_step(model_version_list))
+        return self
+
+    def replace_with_multi_model_step(self, index: int, model_version_list: Iterable[ModelVersion]) -> Pipeline:
+        return self._replace(index, [step_json.multi_model_step(model_version_list)])
+
+    def add_random_split(self, weighted: Iterable[tuple[float, ModelVersion]],
+                         hash_key: str | None = None) -> Pipeline:
+        """A/B test: each request (or, with ``hash_key``, each row by its key) to one model by weight."""
+        self._steps.append(step_json.random_split(weighted, hash_key))
+        return self
+
+    def replace_with_random_split(self, index: int, weighted: Iterable[tuple[float, ModelVersion]],
+                                  hash_key: str | None = None) -> Pipeline:
+        return self._replace(index, [step_json.random_split(weighted, hash_key)])
+
+    def add_key_split(self, default: ModelVersion, meta_key: str,
+                      options: dict[str, ModelVersion]) -> Pipeline:
+        """Each row to the model its ``meta_key`` column names; other values to ``default``."""
+        self._steps.append(step_json.key_split(default, meta_key, options))
+        return self
+
+    def replace_with_key_split(self, index: int, default: ModelVersion, meta_key: str,
+                               options: dict[str, ModelVersion]) -> Pipeline:
+        return self._replace(index, [step_json.key_split(default, meta_key, options)])
+
+    def add_shadow_deploy(self, champion: ModelVersion, challengers: Iterable[ModelVersion]) -> Pipeline:
+        """Champion and challengers on every row; challengers answer as ``out_<name>.*``."""
+        self._steps.extend(step_json.shadow_deploy(champion, challengers))
+        return self
+
+    def replace_with_shadow_deploy(self, index: int, champion: ModelVersion,
+                                   challengers: Iterable[ModelVersion]) -> Pipeline:
+        return self._replace(index, step_json.shadow_deploy(champion, challengers))
+
+    def add_validations(self, **validations: Any) -> Pipeline:
+        """Named polars expressions over the result; true marks the row in ``anomaly.<name>``."""
+        check = step_json.validations(validations)
+        if check is not None:
+            self._steps.append(check)
+        return self
+
+    def _replace(self, index: int, new: list[dict[str, Any]]) -> Pipeline:
+        """Replace the step at ``index`` (a whole shadow deploy when one starts there)."""
         self._check_index(index)
-        self._steps[index] = _model_step(model_version)
+        width = 3 if step_json.is_shadow_at(self._steps, index) else 1
+        self._steps[index:index + width] = new
         return self
 
     def remove_step(self, index: int) -> Pipeline:
@@ -164,7 +211,8 @@ class Pipeline:
         if wait_for_status:
             echo(f"Waiting for deployment - this will take up to {timeout_s:.0f}s ", end="")
         try:
-            state = run_app(spec, wait=wait_for_status, timeout_s=timeout_s, tick=lambda: echo(".", end=""))
+            state = run_app(spec, wait=wait_for_status, timeout_s=timeout_s, tick=lambda: echo(".", end=""),
+                            previous=DeploymentSpec.from_json(previous.spec_json) if previous else None)
         except JoeyError:
             store.set_deployment_status(deployment.id, "Error")
             if wait_for_status:
@@ -289,7 +337,7 @@ class Pipeline:
             "last_updated": self.last_update_time(),
             "deployed": self._context.store.active_deployment(self._row.id) is not None,
             "versions": [v.name() for v in self.versions()],
-            "steps": [m["name"] for step in self._steps for body in step.values() for m in body.get("models", [])],
+            "steps": list(dict.fromkeys(n for step in self._steps for n in step_json.model_names(step))),
         }
 
     def __repr__(self) -> str:
@@ -298,7 +346,7 @@ class Pipeline:
 
 def _check_gpus(spec: DeploymentSpec) -> None:
     """A step that asks for GPUs on a cluster without any fails now, not after the timeout."""
-    asked = {s.model.name: s.options.ray_actor_options.get("num_gpus") or 0 for s in spec.steps}
+    asked = {s.model.name: s.options.ray_actor_options.get("num_gpus") or 0 for s in spec.branches}
     wanted = {name: gpus for name, gpus in asked.items() if gpus}
     if spec.fused and spec.ingress_options.ray_actor_options.get("num_gpus"):
         wanted["(fused steps)"] = spec.ingress_options.ray_actor_options["num_gpus"]

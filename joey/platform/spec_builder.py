@@ -8,9 +8,21 @@ from typing import Any
 from joey.autoscaling import DeploymentConfig, ingress_options, step_options
 from joey.engine_config import SERVED_ACCELERATIONS, Acceleration
 from joey.errors import DeploymentError, EntityNotFoundError, PipelineConfigError
+from joey.platform import steps as step_json
 from joey.platform.context import Context
 from joey.platform.store import ModelVersionRow
-from joey.spec import DeploymentSpec, ModelSpec, ModelStep, ServeOptions, TensorField
+from joey.spec import (
+    DeploymentSpec,
+    KeySplitStep,
+    ModelSpec,
+    ModelStep,
+    RandomSplitStep,
+    ServeOptions,
+    ShadowStep,
+    Step,
+    TensorField,
+    Validation,
+)
 
 NATIVE_RUNTIMES = frozenset({"onnx", "tensorflow", "python"})
 
@@ -55,15 +67,120 @@ def _check_accelerator(pipeline: str, row: ModelVersionRow, options: ServeOption
                       f"give it one with DeploymentConfigBuilder().gpus(1) or sidekick_gpus(model, 1)")
 
 
-def _check_chain(steps: list[ModelSpec]) -> None:
-    for before, after in itertools.pairwise(steps):
+def _check_chain(spec_steps: list[Step]) -> None:
+    """Each model of a step takes what the step before it outputs (its first model's outputs),
+    and the models of a split answer the same outputs."""
+    for step in spec_steps:
+        if step.kind in ("random_split", "key_split"):
+            names = {tuple(f.name for f in b.model.outputs) for b in step.branches}
+            if len(names) > 1:
+                raise PipelineConfigError(
+                    f"the models of a split must answer the same outputs, got "
+                    f"{[(b.model.name, [f.name for f in b.model.outputs]) for b in step.branches]}")
+    for before_step, after_step in itertools.pairwise(spec_steps):
+        before = before_step.branches[0].model
         produced = {f.name for f in before.outputs}
-        missing = [f.name for f in after.accepts if f.name not in produced]
-        if missing:
+        for after in (b.model for b in after_step.branches):
+            missing = [f.name for f in after.accepts if f.name not in produced]
+            if missing:
+                raise PipelineConfigError(
+                    f"step {after.name!r} takes {missing} but step {before.name!r} outputs "
+                    f"{sorted(produced)}; configure(tensor_fields=...) maps names onto its inputs"
+                )
+
+
+def _check_validations(validations: list[Validation], spec_steps: list[Step]) -> None:
+    """A validation may name request columns (``in.*``, which may carry extra columns) and the
+    outputs the pipeline produces; any other ``out*`` column is a 400 at deploy."""
+    last = spec_steps[-1]
+    known = {f"out.{f.name}" for f in last.branches[0].model.outputs}
+    if any(s.kind in ("random_split", "key_split") for s in spec_steps):
+        known.add("out._model_split")
+    for step in spec_steps:
+        if step.kind == "shadow":
+            known |= {f"out_{b.model.name}.{f.name}" for b in step.branches[1:] for f in b.model.outputs}
+    for validation in validations:
+        try:
+            roots = validation.expr().meta.root_names()
+        except Exception as exc:
+            raise PipelineConfigError(f"validation {validation.name!r} cannot be read: {exc}") from exc
+        unknown = [r for r in roots if not r.startswith("in.") and r not in known]
+        if unknown:
             raise PipelineConfigError(
-                f"step {after.name!r} takes {missing} but step {before.name!r} outputs "
-                f"{sorted(produced)}; configure(tensor_fields=...) maps names onto its inputs"
+                f"validation {validation.name!r} names {unknown}, which the pipeline does not "
+                f"produce; it produces {sorted(known)} and in.<request column>")
+
+
+class _Models:
+    """Resolves model references of a definition into deployable model steps, once each."""
+
+    def __init__(self, context: Context, workspace_id: int, pipeline: str, config: DeploymentConfig) -> None:
+        self._context = context
+        self._workspace_id = workspace_id
+        self._pipeline = pipeline
+        self._config = config
+
+    def step(self, ref: dict[str, Any]) -> ModelStep:
+        context, config = self._context, self._config
+        row = context.store.get_model_version(self._workspace_id, ref["name"], ref["version"])
+        if row is None:
+            raise EntityNotFoundError("model", ref["name"], f"with the version {ref['version']}")
+        if row.status != "ready":
+            raise PipelineConfigError(
+                f"model {row.name!r} version {row.version} has status {row.status!r}; see get_upload_logs()"
             )
+        options = step_options(config, f"{row.name}-{row.id}", row.runtime in NATIVE_RUNTIMES,
+                               row.config.get("dynamic_batching_config"))
+        _check_accelerator(self._pipeline, row, options)
+        if row.config.get("requirements"):
+            options = _isolated(context, options, row.config["requirements"])
+        return ModelStep(model=model_spec(row), options=options)
+
+
+def _key_split(models: _Models, body: dict[str, Any]) -> KeySplitStep:
+    """The default model first, then each other model once (a model is one deployment)."""
+    refs = [body["control"]]
+    routes: dict[str, int] = {}
+    for value, ref in body["routes"].items():
+        key = (ref["name"], ref["version"])
+        found = next((i for i, r in enumerate(refs) if (r["name"], r["version"]) == key), None)
+        if found is None:
+            refs.append(ref)
+            found = len(refs) - 1
+        routes[value] = found
+    return KeySplitStep(branches=tuple(models.step(r) for r in refs), meta_key=body["split_key"],
+                        routes=routes)
+
+
+def parse_definition(models: _Models, definition: list[dict[str, Any]]) -> tuple[list[Step], list[Validation]]:
+    """Wallaroo's step list -> the spec's steps and the pipeline's validations."""
+    spec_steps: list[Step] = []
+    validations: list[Validation] = []
+    index = 0
+    while index < len(definition):
+        (kind, body), = definition[index].items()
+        if kind == step_json.MODEL_INFERENCE:
+            branches = tuple(models.step(ref) for ref in body["models"])
+            shadow = step_json.is_shadow_at(definition, index)
+            if shadow or len(branches) > 1:
+                spec_steps.append(ShadowStep(branches=branches))
+                index += 2 if shadow else 0
+            else:
+                spec_steps.append(branches[0])
+        elif kind == step_json.RANDOM_SPLIT:
+            spec_steps.append(RandomSplitStep(
+                branches=tuple(models.step(w["model"]) for w in body["weights"]),
+                weights=tuple(float(w["weight"]) for w in body["weights"]), hash_key=body.get("hash_key")))
+        elif kind == step_json.KEY_SPLIT:
+            spec_steps.append(_key_split(models, body))
+        elif kind == step_json.CHECK:
+            for tree in body["tree"]:
+                validation = Validation(name="", expression=tree)
+                validations.append(validation.model_copy(update={"name": validation.expr().meta.output_name()}))
+        elif kind not in (step_json.AUDIT, step_json.MULTI_OUT):
+            raise PipelineConfigError(f"step {kind} is not supported")
+        index += 1
+    return spec_steps, validations
 
 
 def build_spec(
@@ -76,38 +193,27 @@ def build_spec(
     config: DeploymentConfig,
 ) -> DeploymentSpec:
     """Resolve every model of ``definition`` from the store and map ``config`` onto Serve."""
-    if not definition:
+    models = _Models(context, workspace_id, pipeline, config)
+    spec_steps, validations = parse_definition(models, definition)
+    if not spec_steps:
         raise PipelineConfigError(f"pipeline {pipeline!r} has no steps; add_model_step() first")
-    steps: list[ModelStep] = []
-    for entry in definition:
-        (kind, body), = entry.items()
-        if kind != "ModelInference" or len(body["models"]) != 1:
-            raise PipelineConfigError(f"step {kind} is not supported yet")
-        ref = body["models"][0]
-        row = context.store.get_model_version(workspace_id, ref["name"], ref["version"])
-        if row is None:
-            raise EntityNotFoundError("model", ref["name"], f"with the version {ref['version']}")
-        if row.status != "ready":
-            raise PipelineConfigError(
-                f"model {row.name!r} version {row.version} has status {row.status!r}; see get_upload_logs()"
-            )
-        options = step_options(config, f"{row.name}-{row.id}", row.runtime in NATIVE_RUNTIMES,
-                               row.config.get("dynamic_batching_config"))
-        _check_accelerator(pipeline, row, options)
-        if row.config.get("requirements"):
-            options = _isolated(context, options, row.config["requirements"])
-        steps.append(ModelStep(model=model_spec(row), options=options))
-    _check_chain([s.model for s in steps])
+    _check_chain(spec_steps)
+    _check_validations(validations, spec_steps)
     if config.fuse_steps:
-        isolated = [s.model.name for s in steps if s.model.runtime not in NATIVE_RUNTIMES]
+        composed = [s.kind for s in spec_steps if s.kind != "model"]
+        if composed:
+            raise PipelineConfigError(f"fuse_steps runs chains of single models only; found {composed}")
+        isolated = [b.model.name for s in spec_steps for b in s.branches if b.model.runtime not in NATIVE_RUNTIMES]
         if isolated:
             raise PipelineConfigError(f"fuse_steps runs native steps only; {isolated} are not native")
     return DeploymentSpec(
         workspace=workspace,
         pipeline=pipeline,
         pipeline_version=pipeline_version,
-        steps=tuple(steps),
+        steps=tuple(spec_steps),
         ingress_options=ingress_options(config),
         cache_dir=str(context.settings.cache_dir),
         fused=config.fuse_steps,
+        validations=tuple(validations),
+        shadow_grace_ms=context.settings.shadow_grace_ms,
     )

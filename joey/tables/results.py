@@ -21,7 +21,8 @@ GROUPS = ("time", "in", "out", "anomaly", "metadata")
 class Metadata:
     """Per-request facts, reported under ``metadata.*`` when asked for."""
 
-    last_model: str
+    last_model: str | pa.Array
+    """One JSON string for the request, or one per row (a split chose per row)."""
     pipeline_version: str
     elapsed_ns: Sequence[int]
     dropped: Sequence[str]
@@ -78,8 +79,13 @@ def assemble(
     anomalies: Mapping[str, pa.Array],
     metadata: Metadata | None,
     wanted: DatasetFilter,
+    shadows: Mapping[str, Mapping[str, pa.Array]] | None = None,
 ) -> pa.Table:
-    """The flat result table (``.`` separators) with only the wanted columns."""
+    """The flat result table (``.`` separators) with only the wanted columns.
+
+    ``shadows``: each shadow challenger's outputs (``out_<name>.*``, null where it was
+    dropped), after the anomaly columns, challengers sorted by name (Wallaroo's order).
+    """
     rows = request.num_rows
     fields: list[pa.Field] = []
     columns: list[pa.Array | pa.ChunkedArray] = []
@@ -91,21 +97,32 @@ def assemble(
 
     if wanted.wants("time"):
         add(pa.field("time", pa.timestamp("ms"), nullable=False), _repeat(pa.array([time_ms], pa.timestamp("ms")), rows))
-    for name in request.column_names:
-        column = request.column(name)
-        if pa.types.is_fixed_size_list(column.type):
-            column = column.cast(pa.list_(column.type.value_field))
-        add(pa.field(f"in.{name}", column.type), column)
+    for name, column in input_columns(request).items():
+        add(pa.field(name, column.type), column)
     for name, column in outputs.items():
         add(_non_null(f"out.{name}", column), column)
     count = _anomaly_count(anomalies, rows)
     add(_non_null("anomaly.count", count), count)
     for name in sorted(anomalies):
         add(_non_null(f"anomaly.{name}", anomalies[name]), anomalies[name])
+    for challenger in sorted(shadows or {}):
+        for name, column in (shadows or {})[challenger].items():
+            add(pa.field(f"out_{challenger}.{name}", column.type), column)
     if metadata is not None and wanted.wants_group("metadata"):
         for name, column in _metadata_columns(metadata, rows).items():
             add(_non_null(f"metadata.{name}", column), column)
     return pa.Table.from_arrays(columns, schema=pa.schema(fields))
+
+
+def input_columns(request: pa.Table) -> dict[str, pa.ChunkedArray]:
+    """The request's columns as the result shows them: ``in.<name>``, fixed-size lists as lists."""
+    columns = {}
+    for name in request.column_names:
+        column = request.column(name)
+        if pa.types.is_fixed_size_list(column.type):
+            column = column.cast(pa.list_(column.type.value_field))
+        columns[f"in.{name}"] = column
+    return columns
 
 
 def _anomaly_count(anomalies: Mapping[str, pa.Array], rows: int) -> pa.Array:
@@ -117,7 +134,8 @@ def _anomaly_count(anomalies: Mapping[str, pa.Array], rows: int) -> pa.Array:
 
 def _metadata_columns(metadata: Metadata, rows: int) -> dict[str, pa.Array]:
     return {
-        "last_model": _repeat(pa.array([metadata.last_model]), rows),
+        "last_model": (_repeat(pa.array([metadata.last_model]), rows) if isinstance(metadata.last_model, str)
+                       else metadata.last_model),
         "pipeline_version": _repeat(pa.array([metadata.pipeline_version]), rows),
         "elapsed": _repeat(pa.array([list(metadata.elapsed_ns)], pa.list_(pa.uint64())), rows),
         "dropped": _repeat(pa.array([list(metadata.dropped)], pa.list_(pa.string())), rows),

@@ -26,6 +26,7 @@ from joey.errors import (
     RayConnectionError,
     RequiredAttributeMissing,
     UnsupportedMediaTypeError,
+    ValidationFailedError,
     error_from_body,
 )
 
@@ -50,6 +51,7 @@ EXAMPLES: dict[str, JoeyError] = {
     "PipelineNotDeployedError": PipelineNotDeployedError("ccfraud-pipe"),
     "RayConnectionError": RayConnectionError("127.0.0.1:6390", "no answer within 10s"),
     "RequiredAttributeMissing": RequiredAttributeMissing("ModelVersion", "sha"),
+    "ValidationFailedError": ValidationFailedError("fraud", "ComputeError: list index out of bounds"),
 }
 
 PUBLIC_CLASSES = [name for name in errors.__all__ if name != "error_from_body"]

@@ -201,9 +201,9 @@ def test_plan_app_names_are_valid_for_model_names_with_other_characters() -> Non
 def test_plan_app_ingress_gets_the_spec() -> None:
     spec = two_step_spec()
     ingress = plan_app(spec).ingress
-    assert ingress.init_args == (spec.to_json(),)
-    assert DeploymentSpec.from_json(ingress.init_args[0]) == spec
-    assert ingress.options == spec.ingress_options.deployment_kwargs()
+    assert ingress.init_args == (spec.without_live().to_json(),)
+    assert DeploymentSpec.from_json(ingress.init_args[0]).with_live(ingress.options["user_config"]) == spec
+    assert ingress.options == {**spec.ingress_options.deployment_kwargs(), "user_config": spec.live_config()}
     assert ingress.options["ray_actor_options"]["num_cpus"] == 0
     assert ingress.name not in {step.name for step in plan_app(spec).steps}
 
@@ -326,9 +326,9 @@ def test_runner_honours_the_dataset_filter() -> None:
 
 
 @pytest.mark.parametrize("count", [0, 1, 3])
-def test_runner_needs_one_handle_per_step(count: int) -> None:
+def test_runner_needs_one_handle_per_model(count: int) -> None:
     steps = [FakeStep(SCALER, scaler_fn) for _ in range(count)]
-    with pytest.raises(ValueError, match="2 steps"):
+    with pytest.raises(ValueError, match="2 models"):
         PipelineRunner(two_step_spec(), steps, partition="p")
 
 
@@ -364,3 +364,23 @@ def test_a_failing_step_propagates_its_error() -> None:
     with pytest.raises(ModelError, match="boom"):
         run(runner, request())
     assert len(steps[0].calls) == 1
+
+
+def test_live_settings_travel_as_user_config_and_leave_the_ingress_arguments_alone() -> None:
+    import polars as pl
+
+    from joey.spec import RandomSplitStep, Validation
+
+    base = two_step_spec()
+    head = base.steps[1]
+    split = RandomSplitStep(branches=(head, head.model_copy(update={"model": head.model.model_copy(
+        update={"name": "head-b"})})), weights=(2.0, 1.0))
+    check = Validation(name="high", expression=(pl.col("out.score").list.get(0) > 0.5).meta.serialize(format="json"))
+    first = base.model_copy(update={"steps": (base.steps[0], split), "validations": (check,)})
+    second = first.model_copy(update={"pipeline_version": "v2",
+        "steps": (base.steps[0], split.model_copy(update={"weights": (0.0, 1.0)})), "validations": ()})
+    one, two = plan_app(first).ingress, plan_app(second).ingress
+    assert one.init_args == two.init_args  # Serve reconfigures the running ingress, no restart
+    assert one.options["user_config"] != two.options["user_config"]
+    restored = DeploymentSpec.from_json(one.init_args[0]).with_live(one.options["user_config"])
+    assert restored == first
