@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     """CPUs a locally started Ray advertises; default: what the machine has."""
     deploy_timeout_s: float = 120.0
     """How long ``deploy(wait_for_status=True)`` waits for every replica."""
+    log_max_pending: int = 256
+    """Answers an ingress replica may have waiting to be logged before it answers 503."""
     shadow_grace_ms: float = 100.0
     """How long after the champion answers a shadow deploy waits for its challengers."""
     request_timeout_s: float = 15.0
@@ -51,6 +53,11 @@ class Settings(BaseSettings):
     @property
     def resolved_artifacts_uri(self) -> str:
         return self.artifacts_uri or str(self.home / "artifacts")
+
+    @property
+    def logs_uri(self) -> str:
+        """Where inference logs live: beside the artifacts, so a cluster shares both."""
+        return f"{self.resolved_artifacts_uri.rstrip('/')}/logs"
 
     @property
     def cache_dir(self) -> Path:

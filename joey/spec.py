@@ -177,6 +177,10 @@ class DeploymentSpec(_Frozen):
     validations: tuple[Validation, ...] = ()
     shadow_grace_ms: float = 100.0
     """How long after the champion's answer the ingress waits for shadow challengers."""
+    log_dir: str | None = None
+    """fsspec URI of the pipeline's inference log (``joey.logs``); None: not logged."""
+    log_max_pending: int = 256
+    """Answers an ingress replica may have waiting for the log before it answers 503."""
 
     @property
     def app_name(self) -> str:

@@ -6,6 +6,8 @@ import os
 
 # Before Ray is imported anywhere: a local Ray then uses 127.0.0.1 as its node address.
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+# Ray exports metrics every 10 s by default; the metrics tests scrape sooner.
+os.environ.setdefault("RAY_metrics_report_interval_ms", "1000")
 
 from collections.abc import Iterator
 from pathlib import Path

@@ -8,6 +8,8 @@ No ``from __future__ import annotations`` here: FastAPI reads the route signatur
 """
 
 
+import asyncio
+import contextlib
 import logging
 from typing import Any
 
@@ -18,9 +20,12 @@ from ray import serve
 
 from joey.deployments.failures import as_joey_error
 from joey.deployments.loopback import keep_replica_grpc_on_loopback
+from joey.deployments.metrics import PipelineMetrics
 from joey.deployments.runner import PipelineRunner
 from joey.deployments.step import local_steps
 from joey.errors import JoeyError, OverCapacityError
+from joey.logs import ERRORS_DIR, error_rows
+from joey.logs.writer import BackgroundWriter, LogFull, SegmentWriter
 from joey.spec import DeploymentSpec
 from joey.tables import DatasetFilter, answer_kind, media_kind, read_body, shape, write_body
 
@@ -64,11 +69,44 @@ class PipelineIngress:
         context = serve.get_replica_context()
         self._partition = f"{context.app_name}#{context.replica_id.unique_id}"
         self._steps = tuple(local_steps(self._spec)) if self._spec.fused else steps[:len(self._spec.branches)]
-        self._runner = PipelineRunner(self._spec, self._steps, self._partition)
+        log_dir = self._spec.log_dir
+        self._writer = (BackgroundWriter(SegmentWriter(log_dir, self._partition), self._spec.log_max_pending)
+                        if log_dir else None)
+        self._errors = (BackgroundWriter(SegmentWriter(f"{log_dir}/{ERRORS_DIR}", self._partition),
+                                         self._spec.log_max_pending) if log_dir else None)
+        self._metrics = PipelineMetrics(self._spec.workspace, self._spec.pipeline)
+        self._runner = self._make_runner(self._spec)
+
+    def _make_runner(self, spec: DeploymentSpec) -> PipelineRunner:
+        return PipelineRunner(spec, self._steps, self._partition,
+                              log=self._log if self._writer is not None else None, observer=self._metrics)
+
+    def _failed(self, error: JoeyError) -> None:
+        """Count a failed request, and note it beside the log (``pipeline.metrics()`` reads it)."""
+        self._metrics.failed(error.status)
+        if self._errors is not None:
+            with contextlib.suppress(LogFull):
+                self._errors.submit(error_rows(error))
 
     def reconfigure(self, live: dict[str, Any]) -> None:
         """Serve's ``user_config``: new split weights, validations or shadow grace, in place."""
-        self._runner = PipelineRunner(self._spec.with_live(live), self._steps, self._partition)
+        self._runner = self._make_runner(self._spec.with_live(live))
+
+    async def _log(self, full: pa.Table) -> None:
+        """Every answered row reaches the OS before the answer leaves (503 when the log lags)."""
+        assert self._writer is not None
+        try:
+            written = self._writer.submit(full)
+        except LogFull as exc:
+            raise OverCapacityError(f"inference log: {exc}", 1) from None
+        await asyncio.wrap_future(written)
+
+    def __del__(self) -> None:
+        """Serve calls this on graceful shutdown (undeploy, redeploy): close the segments."""
+        for name in ("_writer", "_errors"):
+            writer = getattr(self, name, None)
+            if writer is not None:
+                writer.close()
 
     @http_app.post("/")
     async def http_infer(self, request: Request) -> Response:
@@ -89,6 +127,7 @@ class PipelineIngress:
             error = as_joey_error(exc)
             if error.status >= 500:
                 logger.warning("inference failed: %s", error)
+            self._failed(error)
             return _error_response(error)
 
     async def infer(
@@ -102,5 +141,7 @@ class PipelineIngress:
         try:
             flat = await self._runner.run(table, DatasetFilter.for_sdk(dataset, dataset_exclude))
         except Exception as exc:
-            raise as_joey_error(exc) from None
+            error = as_joey_error(exc)
+            self._failed(error)
+            raise error from None
         return shape(flat, dataset_separator)

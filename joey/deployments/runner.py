@@ -22,6 +22,7 @@ import pyarrow as pa
 
 from joey.deployments import routing
 from joey.deployments.validations import Validator
+from joey.errors import InvalidInputError
 from joey.spec import DeploymentSpec, ModelSpec, ShadowStep, Step
 from joey.tables import (
     DatasetFilter,
@@ -32,13 +33,23 @@ from joey.tables import (
     tensor_to_column,
     tensors_to_columns,
 )
-from joey.tables.results import input_columns
+from joey.tables.results import EVERYTHING, input_columns, select
 
 SPLIT_COLUMN = "_model_split"
 
 
 class _Method(Protocol):
     def remote(self, data: InferenceData) -> Awaitable[InferenceData]: ...
+
+
+class Observer(Protocol):
+    """Who hears of each step and each answer (the ingress's metrics)."""
+
+    def step(self, name: str, rows: int, seconds: float) -> None: ...
+
+    def step_failed(self, name: str) -> None: ...
+
+    def answered(self, rows: int, seconds: float, anomalies: int) -> None: ...
 
 
 class StepHandle(Protocol):
@@ -102,8 +113,11 @@ class PipelineRunner:
         clock_ns: Callable[[], int] = time.perf_counter_ns,
         wall_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
         rng: random.Random | None = None,
+        log: Callable[[pa.Table], Awaitable[None]] | None = None,
+        observer: Observer | None = None,
     ) -> None:
-        """``steps``: one handle per model of the spec (``spec.branches``), in order."""
+        """``steps``: one handle per model of the spec (``spec.branches``), in order;
+        ``log``: awaited with every full answer before it is returned (the inference log)."""
         if len(steps) != len(spec.branches):
             raise ValueError(f"spec has {len(spec.branches)} models but {len(steps)} handles were given")
         self._spec = spec
@@ -116,6 +130,10 @@ class PipelineRunner:
         self._clock_ns = clock_ns
         self._wall_ms = wall_ms
         self._rng = rng or random.Random()
+        self._log = log
+        self._observer = observer
+        self._step_names = [f"{i}-{s.branches[0].model.name}" if s.kind == "model" else f"{i}-{s.kind}"
+                            for i, s in enumerate(spec.steps)]
         self._grace_s = spec.shadow_grace_ms / 1000.0
         self._validator = Validator(spec.validations)
         last = spec.steps[-1]
@@ -130,11 +148,18 @@ class PipelineRunner:
         data = table_to_tensors(table, self._spec.input_fields)
         elapsed = [self._clock_ns() - started]
         trace = _Trace()
+        rows = table.num_rows
         for index, (step, handles) in enumerate(zip(self._spec.steps, self._handles, strict=True)):
             step_started = self._clock_ns()
-            data = await self._step(index, step, handles, table, data, trace)
+            try:
+                data = await self._step(index, step, handles, table, data, trace)
+            except BaseException:
+                if self._observer is not None:
+                    self._observer.step_failed(self._step_names[index])
+                raise
             elapsed.append(self._clock_ns() - step_started)
-        rows = table.num_rows
+            if self._observer is not None:
+                self._observer.step(self._step_names[index], rows, elapsed[-1] / 1e9)
         outputs = tensors_to_columns(data, self._output_names)
         if trace.split is not None:
             outputs = {SPLIT_COLUMN: self._split_column(*trace.split, rows), **outputs}
@@ -146,7 +171,17 @@ class PipelineRunner:
             dropped=tuple(trace.dropped),
             partition=self._partition,
         )
-        return assemble(arrived, table, outputs, anomalies, metadata, wanted, trace.shadows)
+        if self._log is None:
+            result = assemble(arrived, table, outputs, anomalies, metadata, wanted, trace.shadows)
+        else:
+            full = assemble(arrived, table, outputs, anomalies, metadata, EVERYTHING, trace.shadows)
+            await self._log(full)
+            result = select(full, wanted)
+        if self._observer is not None:
+            flags = [a.to_numpy(zero_copy_only=False) for a in anomalies.values()]
+            flagged = int(np.count_nonzero(np.logical_or.reduce(flags))) if flags else 0
+            self._observer.answered(rows, (self._clock_ns() - started) / 1e9, flagged)
+        return result
 
     async def _step(self, index: int, step: Step, handles: Sequence[StepHandle], table: pa.Table,
                     data: InferenceData, trace: _Trace) -> InferenceData:
@@ -170,8 +205,7 @@ class PipelineRunner:
 
     @staticmethod
     def _key(table: pa.Table, name: str | None) -> pa.ChunkedArray:
-        from joey.errors import InvalidInputError
-
+        """The request column that routes each row of a split (a 400 when it is missing)."""
         if name is None or name not in table.column_names:
             raise InvalidInputError(name, "a column that routes each row of the split", "no such column")
         return table.column(name)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,7 @@ from joey.platform.listing import DEFAULT_TIME_FORMAT, Listing
 from joey.platform.models import Model, ModelVersion, get_model_version
 from joey.platform.names import validate_name
 from joey.platform.pipeline import Pipeline, get_pipeline
+from joey.platform.store import WorkspaceRow
 from joey.platform.upload import upload
 from joey.platform.workspace import Workspace
 
@@ -77,7 +80,11 @@ class Client:
         store = self._context.store
         if store.get_workspace(workspace_name) is not None:
             raise JoeyError(f"workspace {workspace_name!r} already exists")
-        return Workspace(self._context, store.create_workspace(workspace_name))
+        return self._created_workspace(store.create_workspace(workspace_name))
+
+    def _created_workspace(self, row: WorkspaceRow) -> Workspace:
+        self._context.audit("workspace.create", "workspace", row.name, workspace_id=row.id, object_id=row.id)
+        return Workspace(self._context, row)
 
     def get_workspace(self, name: str, create_if_not_exist: bool = False) -> Workspace:
         validate_name("workspace", name)
@@ -87,7 +94,7 @@ class Client:
                 raise EntityNotFoundError(
                     "workspace", name, "(pass create_if_not_exist=True to create it)"
                 )
-            row = self._context.store.create_workspace(name)
+            return self._created_workspace(self._context.store.create_workspace(name))
         return Workspace(self._context, row)
 
     def list_workspaces(self) -> Listing[Workspace]:
@@ -140,8 +147,16 @@ class Client:
         if framework_config is not None:
             asked["framework_config"] = _plain(framework_config)
         workspace = self.get_current_workspace()
-        row = upload(self._context, workspace.id(), name, Path(path), framework, input_schema, output_schema)
+        try:
+            row = upload(self._context, workspace.id(), name, Path(path), framework, input_schema, output_schema)
+        except ModelUploadError as exc:
+            self._context.audit("model.upload.failed", "model", name, workspace_id=workspace.id(),
+                                file=Path(path).name, error=str(exc))
+            raise
         row = self._context.store.update_model_version(row.id, config={**row.config, **asked})
+        self._context.audit("model.upload", "model_version", name, workspace_id=workspace.id(), object_id=row.id,
+                            version=row.version, sha=row.sha, framework=row.framework, runtime=row.runtime,
+                            **asked)
         return ModelVersion(self._context, row)
 
     def get_model(self, name: str, version: str | None = None) -> ModelVersion:
@@ -162,6 +177,16 @@ class Client:
 
     def get_pipeline(self, name: str, version: str | None = None) -> Pipeline:
         return get_pipeline(self._context, self.get_current_workspace()._row, name, version)
+
+    # the audit log
+    def list_audit_events(self, start: datetime | None = None, end: datetime | None = None,
+                          workspace_id: int | None = None, workspace_name: str | None = None,
+                          action: str | None = None, limit: int | None = None) -> Listing[dict[str, Any]]:
+        """Control-plane actions (who, what, when, on which object), oldest first."""
+        workspace = (self._workspace(workspace_id, workspace_name).id()
+                     if workspace_id is not None or workspace_name is not None else None)
+        events = self._context.store.list_audit_events(start, end, workspace, action, limit)
+        return Listing((asdict(e) for e in events), dict, self._context.time_format)
 
     def list_pipelines(self, workspace_id: int | None = None,
                        workspace_name: str | None = None) -> Listing[Pipeline]:

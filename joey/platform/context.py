@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 from joey.config import Settings
 from joey.platform.artifacts import ArtifactStore
@@ -19,6 +20,22 @@ class Context:
     """Print progress (upload, deploy), as Wallaroo's ``Client(interactive=...)``."""
     time_format: str = "%Y-%d-%b %H:%M:%S"
     """How tables in a notebook show times (Wallaroo's ``Client(time_format=...)``)."""
+
+    @cached_property
+    def actor(self) -> str:
+        """Who acts, for the audit log: embedded mode's OS user (the service brings users)."""
+        import getpass
+
+        try:
+            return getpass.getuser()
+        except (KeyError, OSError):
+            return "unknown"
+
+    def audit(self, action: str, object_kind: str, object_name: str, *, workspace_id: int | None = None,
+              object_id: int | None = None, **details: Any) -> None:
+        """Record a control-plane action in the audit log."""
+        self.store.record_audit(self.actor, action, object_kind, object_name, workspace_id=workspace_id,
+                                object_id=object_id, details=details)
 
     def echo(self, line: str, end: str = "\n") -> None:
         """Progress for the person at the keyboard; silent when not interactive."""

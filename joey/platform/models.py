@@ -200,6 +200,14 @@ class ModelVersion:
                 raise ModelConfigError(f"dynamic_batching_config: {exc}") from exc
             config["dynamic_batching_config"] = batching.model_dump()
         self._row = store.update_model_version(self._row.id, config=config)
+        given = {"runtime": runtime, "tensor_fields": tensor_fields, "filter_threshold": filter_threshold,
+                 "input_schema": str(input_schema) if input_schema is not None else None,
+                 "output_schema": str(output_schema) if output_schema is not None else None,
+                 "batch_config": batch_config, "dynamic_batching_config": config.get("dynamic_batching_config")
+                 if dynamic_batching_config is not None else None}
+        self._context.audit("model.configure", "model_version", self.name(),
+                            workspace_id=self._row.workspace_id, object_id=self._row.id,
+                            version=self.version(), **{k: v for k, v in given.items() if v is not None})
         return self
 
     def _schema_changes(self, input_schema: pa.Schema | None, output_schema: pa.Schema | None) -> dict[str, Any]:

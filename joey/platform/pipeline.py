@@ -176,6 +176,9 @@ class Pipeline:
     def create_version(self) -> PipelineVersion:
         """Save the current steps as a new version (kept local until now)."""
         self._version = self._context.store.add_pipeline_version(self._row.id, list(self._steps))
+        self._context.audit("pipeline.version.create", "pipeline", self.name(), workspace_id=self._workspace.id,
+                            object_id=self._row.id, version=self._version.version,
+                            models=[n for step in self._steps for n in step_json.model_names(step)])
         return PipelineVersion(self, self._version)
 
     def _current_version(self) -> PipelineVersionRow:
@@ -213,11 +216,16 @@ class Pipeline:
         try:
             state = run_app(spec, wait=wait_for_status, timeout_s=timeout_s, tick=lambda: echo(".", end=""),
                             previous=DeploymentSpec.from_json(previous.spec_json) if previous else None)
-        except JoeyError:
+        except JoeyError as exc:
             store.set_deployment_status(deployment.id, "Error")
+            self._context.audit("pipeline.deploy.failed", "pipeline", self.name(), workspace_id=self._workspace.id,
+                                object_id=self._row.id, version=version.version, error=str(exc))
             if wait_for_status:
                 echo(" failed")
             raise
+        self._context.audit("pipeline.deploy", "pipeline", self.name(), workspace_id=self._workspace.id,
+                            object_id=self._row.id, version=version.version, deployment_id=deployment.id,
+                            config=config.model_dump(mode="json"))
         store.set_deployment_status(deployment.id, state.status)
         if wait_for_status:
             echo(" ok")
@@ -237,6 +245,8 @@ class Pipeline:
              f"{self._context.settings.deploy_timeout_s:.0f}s ", end="")
         delete_app(self.app_name(), tick=lambda: echo(".", end=""))
         echo(" ok")
+        self._context.audit("pipeline.undeploy", "pipeline", self.name(), workspace_id=self._workspace.id,
+                            object_id=self._row.id, deployment_id=deployment.id if deployment else None)
         self._handle = None
         if deployment is not None:
             store.end_deployment(deployment.id)
@@ -325,6 +335,56 @@ class Pipeline:
         else:
             raise TypeError(f"infer_from_file reads .arrow or pandas-records .json files, not {path.name!r}")
         return self.infer(tensor, timeout, dataset, dataset_exclude, dataset_separator)
+
+    # the inference log
+    def logs(self, limit: int | None = None, start_datetime: datetime | None = None,
+             end_datetime: datetime | None = None, valid: bool | None = None,
+             dataset: list[str] | None = None, dataset_exclude: list[str] | None = None,
+             dataset_separator: str | None = None, arrow: bool | None = False) -> pd.DataFrame | pa.Table:
+        """Logged answers, Wallaroo's way: 100 newest first; with both datetimes, oldest first in
+        that range; ``valid=False`` only rows with anomalies; a ``pa.Table`` with ``arrow=True``."""
+        from joey.platform import logs
+
+        table = logs.logs(self._log_dir(), limit, start_datetime, end_datetime, valid, dataset,
+                          dataset_exclude, dataset_separator)
+        if arrow:
+            return table
+        from joey.tables.frames import table_to_dataframe
+
+        return table_to_dataframe(table)
+
+    def export_logs(self, directory: str | None = None, file_prefix: str | None = None,
+                    data_size_limit: str | None = None, limit: int | None = None,
+                    start_datetime: datetime | None = None, end_datetime: datetime | None = None,
+                    valid: bool | None = None, dataset: list[str] | None = None,
+                    dataset_exclude: list[str] | None = None, dataset_separator: str | None = None,
+                    arrow: bool | None = False) -> None:
+        """Write the log to ``directory`` (``logs``): ``{prefix}-1.json`` (ndjson) or ``.arrow``,
+        one file per schema segment, up to ``data_size_limit`` (``100MB``)."""
+        from joey.platform import logs
+
+        logs.export(self._log_dir(), directory or "logs", file_prefix or self.name(),
+                    data_size_limit or "100MB", limit, start_datetime, end_datetime, valid, dataset,
+                    dataset_exclude, dataset_separator, bool(arrow))
+
+    def metrics(self, start: datetime | None = None, end: datetime | None = None) -> dict[str, Any]:
+        """joey's own: requests, rps, rows/s, p50/p95/p99 latency (ms), anomalies and errors in
+        ``[start, end]`` (default: the last 15 minutes), read from the inference log."""
+        from datetime import UTC, timedelta
+
+        from joey.platform import logs
+
+        if start is None and end is None:
+            end = datetime.now(UTC)
+            start = end - timedelta(minutes=15)
+        logs.check_range(start, end)
+        assert start is not None and end is not None
+        return logs.metrics(self._log_dir(), start, end)
+
+    def _log_dir(self) -> str:
+        from joey.platform.spec_builder import pipeline_log_dir
+
+        return pipeline_log_dir(self._context, self._workspace.name, self.name())
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name(), "create_time": self.create_time(), "definition": self.definition()}

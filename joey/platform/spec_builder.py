@@ -216,4 +216,11 @@ def build_spec(
         fused=config.fuse_steps,
         validations=tuple(validations),
         shadow_grace_ms=context.settings.shadow_grace_ms,
+        log_dir=pipeline_log_dir(context, workspace, pipeline),
+        log_max_pending=context.settings.log_max_pending,
     )
+
+
+def pipeline_log_dir(context: Context, workspace: str, pipeline: str) -> str:
+    """One log per pipeline, across its versions and deployments."""
+    return f"{context.settings.logs_uri}/{workspace}/{pipeline}"

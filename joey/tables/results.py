@@ -114,6 +114,15 @@ def assemble(
     return pa.Table.from_arrays(columns, schema=pa.schema(fields))
 
 
+def select(flat: pa.Table, wanted: DatasetFilter) -> pa.Table:
+    """The wanted columns of a full flat result (or log rows)."""
+    return flat.select([name for name in flat.column_names if wanted.wants(name)])
+
+
+EVERYTHING = DatasetFilter(("*", "metadata"))
+"""What the inference log keeps of an answer: every column."""
+
+
 def input_columns(request: pa.Table) -> dict[str, pa.ChunkedArray]:
     """The request's columns as the result shows them: ``in.<name>``, fixed-size lists as lists."""
     columns = {}

@@ -29,6 +29,7 @@ TABLES = {
     "pipelines",
     "pipeline_versions",
     "deployments",
+    "audit_events",
 }
 
 
@@ -83,7 +84,7 @@ def test_migrations_create_the_tables_and_are_idempotent(db_path: Path) -> None:
         revisions = connection.execute("SELECT version_num FROM alembic_version").fetchall()
         journal = connection.execute("PRAGMA journal_mode").fetchone()
     assert tables == TABLES | {"alembic_version"}
-    assert revisions == [("0001",)]
+    assert revisions == [("0002",)]
     assert journal == ("wal",)
     first.close()
     second.close()

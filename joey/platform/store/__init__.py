@@ -1,6 +1,7 @@
 """The control plane's SQL store: ``Store`` and the frozen rows it returns."""
 
 from joey.platform.store.rows import (
+    AuditEventRow,
     DeploymentRow,
     ModelRow,
     ModelVersionRow,
@@ -11,6 +12,7 @@ from joey.platform.store.rows import (
 from joey.platform.store.store import RowNotFoundError, Store
 
 __all__ = [
+    "AuditEventRow",
     "DeploymentRow",
     "ModelRow",
     "ModelVersionRow",

@@ -90,3 +90,18 @@ class DeploymentRow:
     status: str
     created_at: datetime
     ended_at: datetime | None
+
+
+@dataclass(frozen=True)
+class AuditEventRow:
+    """One control-plane action: who, what, when, on which object."""
+
+    id: int
+    created_at: datetime
+    actor: str
+    action: str
+    workspace_id: int | None
+    object_kind: str
+    object_id: int | None
+    object_name: str
+    details: dict[str, Any]

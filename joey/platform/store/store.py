@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
 from joey.platform.store.models import (
+    AuditEvent,
     Base,
     Deployment,
     Model,
@@ -35,6 +36,7 @@ from joey.platform.store.models import (
     Workspace,
 )
 from joey.platform.store.rows import (
+    AuditEventRow,
     DeploymentRow,
     ModelRow,
     ModelVersionRow,
@@ -310,6 +312,38 @@ class Store:
             found = session.get(PipelineVersion, pipeline_version_id)
             return None if found is None else _pipeline_version_row(found)
 
+    # audit log
+
+    def record_audit(self, actor: str, action: str, object_kind: str, object_name: str, *,
+                     workspace_id: int | None = None, object_id: int | None = None,
+                     details: dict[str, Any] | None = None) -> AuditEventRow:
+        """Record one control-plane action (kept forever)."""
+        with self._write.begin() as session:
+            event = AuditEvent(created_at=_now(), actor=actor, action=action, workspace_id=workspace_id,
+                               object_kind=object_kind, object_id=object_id, object_name=object_name,
+                               details=copy.deepcopy(details or {}))
+            session.add(event)
+            session.flush()
+            return _audit_row(event)
+
+    def list_audit_events(self, start: datetime | None = None, end: datetime | None = None,
+                          workspace_id: int | None = None, action: str | None = None,
+                          limit: int | None = None) -> list[AuditEventRow]:
+        """Events oldest first, filtered by time range, workspace and action."""
+        stmt = select(AuditEvent).order_by(AuditEvent.created_at, AuditEvent.id)
+        if start is not None:
+            stmt = stmt.where(AuditEvent.created_at >= start)
+        if end is not None:
+            stmt = stmt.where(AuditEvent.created_at <= end)
+        if workspace_id is not None:
+            stmt = stmt.where(AuditEvent.workspace_id == workspace_id)
+        if action is not None:
+            stmt = stmt.where(AuditEvent.action == action)
+        if limit is not None:
+            stmt = stmt.limit(limit)
+        with self._read.begin() as session:
+            return [_audit_row(e) for e in session.scalars(stmt)]
+
     # deployments
 
     def record_deployment(
@@ -537,6 +571,12 @@ def _pipeline_version_row(v: PipelineVersion) -> PipelineVersionRow:
         definition=copy.deepcopy(v.definition),
         created_at=v.created_at,
     )
+
+
+def _audit_row(e: AuditEvent) -> AuditEventRow:
+    return AuditEventRow(id=e.id, created_at=e.created_at, actor=e.actor, action=e.action,
+                         workspace_id=e.workspace_id, object_kind=e.object_kind, object_id=e.object_id,
+                         object_name=e.object_name, details=copy.deepcopy(e.details))
 
 
 def _deployment_row(d: Deployment) -> DeploymentRow:

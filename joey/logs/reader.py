@@ -1,0 +1,87 @@
+"""Reading the inference log back: newest or oldest first, by time, skipping damage."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from fsspec.core import url_to_fs
+
+from joey.logs import SEGMENT_SUFFIX
+
+logger = logging.getLogger(__name__)
+
+
+class DamagedSegmentWarning(UserWarning):
+    """A segment ended mid-write (a replica killed while writing); its complete rows are kept."""
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One segment's complete batches, as one table."""
+
+    path: str
+    table: pa.Table
+
+
+def segment_paths(log_dir: str) -> list[str]:
+    """Every segment of a pipeline, oldest first (names start with their first write's time)."""
+    fs, root = url_to_fs(log_dir)
+    if not fs.exists(root):
+        return []
+    return sorted((p for p in fs.ls(root, detail=False) if p.endswith(SEGMENT_SUFFIX)),
+                  key=lambda p: p.rsplit("/", 1)[-1])
+
+
+def read_segment(log_dir: str, path: str) -> Segment | None:
+    """The complete batches of one segment; a damaged tail is skipped with a warning."""
+    fs, _ = url_to_fs(log_dir)
+    batches: list[pa.RecordBatch] = []
+    schema = None
+    try:
+        with fs.open(path, "rb") as file:
+            reader = pa.ipc.open_stream(file)
+            schema = reader.schema
+            while True:
+                try:
+                    batches.append(reader.read_next_batch())
+                except StopIteration:
+                    break
+    except (pa.ArrowInvalid, OSError, EOFError) as exc:
+        warnings.warn(f"inference log segment {path} is damaged ({exc}); kept its "
+                      f"{sum(b.num_rows for b in batches)} complete rows", DamagedSegmentWarning,
+                      stacklevel=2)
+    if schema is None:
+        return None
+    return Segment(path, pa.Table.from_batches(batches, schema=schema))
+
+
+def _in_range(table: pa.Table, start: datetime | None, end: datetime | None) -> pa.Table:
+    if start is None or end is None:
+        return table
+    time = table.column("time")
+    low = pa.scalar(start, pa.timestamp("ms", "UTC")).cast(pa.timestamp("ms"))
+    high = pa.scalar(end, pa.timestamp("ms", "UTC")).cast(pa.timestamp("ms"))
+    mask = pc.and_(pc.greater_equal(time, low), pc.less_equal(time, high))
+    return table.filter(mask)
+
+
+def iter_rows(log_dir: str, start: datetime | None = None, end: datetime | None = None,
+              newest_first: bool = True) -> Iterator[Segment]:
+    """Segments' rows in time order (each segment's table sorted), newest segments first when
+    ``newest_first``; with a range, only rows inside it."""
+    paths = segment_paths(log_dir)
+    for path in reversed(paths) if newest_first else paths:
+        segment = read_segment(log_dir, path)
+        if segment is None or segment.table.num_rows == 0:
+            continue
+        table = _in_range(segment.table, start, end)
+        if table.num_rows == 0:
+            continue
+        order = "descending" if newest_first else "ascending"
+        yield Segment(segment.path, table.sort_by([("time", order)]))

@@ -1,0 +1,112 @@
+"""Writing the inference log: segments per replica, off the event loop, bounded."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import itertools
+import logging
+import queue
+import threading
+import time
+from typing import Any
+
+import pyarrow as pa
+from fsspec.core import url_to_fs
+
+from joey.logs import SEGMENT_SUFFIX
+
+logger = logging.getLogger(__name__)
+
+MAX_OPEN_SEGMENTS = 8
+"""Schemas written at once (e.g. JSON and Arrow clients); the oldest is closed past it."""
+
+
+class _Segment:
+    def __init__(self, fs: Any, path: str, schema: pa.Schema) -> None:
+        self.path = path
+        self._file = fs.open(path, "wb")
+        self._stream = pa.ipc.new_stream(self._file, schema)
+
+    def write(self, table: pa.Table) -> None:
+        self._stream.write_table(table)
+        self._file.flush()  # into the OS: survives the process being killed
+
+    def close(self) -> None:
+        self._stream.close()
+        self._file.close()
+
+
+class SegmentWriter:
+    """Appends answered rows to this replica's segments (one per schema)."""
+
+    def __init__(self, log_dir: str, replica: str) -> None:
+        self._fs, self._dir = url_to_fs(log_dir)
+        self._fs.makedirs(self._dir, exist_ok=True)
+        self._replica = "".join(c if c.isalnum() or c in "-_" else "-" for c in replica)
+        self._seq = itertools.count()
+        self._open: dict[pa.Schema, _Segment] = {}
+
+    def write(self, table: pa.Table) -> None:
+        segment = self._open.get(table.schema)
+        if segment is None:
+            if len(self._open) >= MAX_OPEN_SEGMENTS:
+                oldest = next(iter(self._open))
+                self._open.pop(oldest).close()
+            name = f"{time.time_ns() // 1_000_000:013d}-{self._replica}-{next(self._seq):06d}{SEGMENT_SUFFIX}"
+            segment = _Segment(self._fs, f"{self._dir}/{name}", table.schema)
+            self._open[table.schema] = segment
+        segment.write(table)
+
+    def close(self) -> None:
+        for segment in self._open.values():
+            segment.close()
+        self._open.clear()
+
+
+class LogFull(Exception):
+    """The writer's queue is full: storage is slower than the requests."""
+
+
+class BackgroundWriter:
+    """A thread that writes for the event loop; ``submit`` never blocks.
+
+    The caller awaits the returned future before answering, so an answer implies its rows
+    reached the OS; past ``max_pending`` waiting tables, ``submit`` raises ``LogFull`` (the
+    ingress answers 503 with Retry-After instead of dropping rows).
+    """
+
+    def __init__(self, writer: SegmentWriter, max_pending: int) -> None:
+        self._writer = writer
+        self._queue: queue.Queue[tuple[pa.Table, concurrent.futures.Future[None]] | None] = \
+            queue.Queue(maxsize=max_pending)
+        self._thread = threading.Thread(target=self._run, name="joey-log-writer", daemon=True)
+        self._thread.start()
+
+    def submit(self, table: pa.Table) -> concurrent.futures.Future[None]:
+        future: concurrent.futures.Future[None] = concurrent.futures.Future()
+        try:
+            self._queue.put_nowait((table, future))
+        except queue.Full:
+            raise LogFull(f"{self._queue.maxsize} answers are waiting to be logged") from None
+        return future
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                break
+            table, future = item
+            try:
+                self._writer.write(table)
+            except Exception as exc:
+                logger.exception("inference log write failed")
+                future.set_exception(exc)
+            else:
+                future.set_result(None)
+        self._writer.close()
+
+    def close(self, timeout_s: float = 10.0) -> None:
+        """Write what is queued, close the segments (flushed on undeploy and shutdown)."""
+        if self._thread.is_alive():
+            self._queue.put(None, timeout=timeout_s)
+            self._thread.join(timeout_s)
