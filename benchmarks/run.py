@@ -353,6 +353,9 @@ def run_ccfraud(bench: Bench, timings: dict[str, float]) -> None:
     with phase("ccfraud: experiments", timings):
         run_experiments(bench, model, one, one_step, http_call)
 
+    with phase("ccfraud: inference log", timings):
+        run_logging(bench, model, one_step, http_call)
+
     with phase("ccfraud: small requests", timings):
         # Serve's default max_ongoing_requests (5) makes the minimal peer collapse under 32
         # clients (the proxy backs off while the replica is full); the tuned peer shows what
@@ -540,6 +543,75 @@ def run_experiments(bench: Bench, model: bench_models.BenchModel, one: Any, one_
         bench.undeploy(pipeline)
 
 
+def run_logging(bench: Bench, model: bench_models.BenchModel, one_step: Any,
+                http_call: Callable[[str], Callable[[], Any]]) -> None:
+    """Logging on vs off (same model, same run, interleaved): single-row HTTP p50 and
+    batch-10,000 HTTP Arrow throughput; ``logs(limit=100)`` and ``export_logs`` over a
+    synthetic log of 1,000,000 rows."""
+    import numpy as np
+    import pyarrow as pa
+
+    import joey
+    from joey.logs.writer import SegmentWriter
+    from joey.platform.logs import export, query
+    from joey.tables import DatasetFilter
+
+    quiet = joey.Client(settings=bench.client.settings.model_copy(update={"inference_log": False}))
+    unlogged = quiet.upload_model("ccfraud-unlogged", model.path).configure(tensor_fields=["tensor"])
+    off = quiet.build_pipeline("ccfraud-unlogged").clear().add_model_step(unlogged)
+    off.deploy()
+    bench.pipelines.append(off)
+    mode = bench.mode
+    single = P.interleaved_latencies({"log on": http_call(one_step.url()), "log off": http_call(off.url())},
+                                     mode.chain_rounds, mode.chain_per_round, mode.chain_budget_s)
+    big = P.arrow_file_bytes(model.table(10_000, seed=3))
+
+    def batch_call(url: str) -> Callable[[], Any]:
+        def call() -> Any:
+            answer = bench.http.post(url, content=big, headers=P.ARROW_HEADERS, params=P.JOEY_PARAMS)
+            answer.raise_for_status()
+            return answer
+        return call
+
+    batch = P.interleaved_latencies({"log on": batch_call(one_step.url()), "log off": batch_call(off.url())},
+                                    4, 3, 30.0, settle_s=0.0)
+    result: dict[str, Any] = {f"single {k}": v.to_dict() for k, v in single.items()}
+    result.update({f"batch10000 {k}": v.to_dict() for k, v in batch.items()})
+    on, off_p50 = result["single log on"]["p50_ms"], result["single log off"]["p50_ms"]
+    result["single-row p50 cost ms"] = None if on is None or off_p50 is None else on - off_p50
+    b_on, b_off = result["batch10000 log on"]["p50_ms"], result["batch10000 log off"]["p50_ms"]
+    result["batch10000 rows/s on/off"] = None if not b_on or not b_off else b_off / b_on
+    # a synthetic log of 1,000,000 answered ccfraud rows, as ten replicas' segments
+    log_dir = str(bench.scratch / "million-log")
+    rows = model.table(10_000, seed=5)
+    writers = [SegmentWriter(log_dir, f"replica-{i}") for i in range(10)]
+    start_ms = int(time.time() * 1000) - 3_600_000
+    for index in range(100):
+        times = pa.array(np.full(10_000, start_ms + index * 1000, dtype=np.int64)).cast(pa.timestamp("ms"))
+        table = pa.table({"time": times, "in.tensor": rows.column(model.column),
+                          "out.dense_1": rows.column(model.column), "anomaly.count": pa.array(np.zeros(10_000, np.uint32))})
+        writers[index % 10].write(table)
+    for writer in writers:
+        writer.close()
+    costs = []
+    for _ in range(5):
+        begun = time.perf_counter()
+        table, _, _ = query(log_dir, 100, None, None, None, DatasetFilter.for_sdk(None, None))
+        costs.append(time.perf_counter() - begun)
+        assert table.num_rows == 100
+    result["logs(limit=100) of 1,000,000 rows ms (median)"] = float(np.median(costs) * 1000)
+    begun = time.perf_counter()
+    peak_before = pa.total_allocated_bytes()
+    files = export(log_dir, str(bench.scratch / "exported"), "million", "10GB", None, None, None, None,
+                   None, None, None, True)
+    result["export_logs 1,000,000 rows s"] = time.perf_counter() - begun
+    result["export_logs files"] = len(files)
+    result["arrow bytes held after export"] = pa.total_allocated_bytes() - peak_before
+    log(f"  inference log: {result}")
+    bench.results["inference_log"] = result
+    bench.undeploy(off)
+
+
 def count_failures(results: dict[str, Any]) -> dict[str, int]:
     failures = {
         "batch": sum(c["failures"] for c in results.get("batch", [])),
@@ -547,6 +619,8 @@ def count_failures(results: dict[str, Any]) -> dict[str, int]:
                      if isinstance(v, dict)),
         "experiments": sum(v["failures"] for v in results.get("experiments", {}).values()
                            if isinstance(v, dict)),
+        "inference_log": sum(v["failures"] for v in results.get("inference_log", {}).values()
+                             if isinstance(v, dict)),
         "small_requests": sum(x["failures"] for x in results.get("small_requests", [])),
         "cold_start": sum(1 for x in results.get("cold_start", []) if x.get("error")),
     }

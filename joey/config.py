@@ -39,6 +39,10 @@ class Settings(BaseSettings):
     """CPUs a locally started Ray advertises; default: what the machine has."""
     deploy_timeout_s: float = 120.0
     """How long ``deploy(wait_for_status=True)`` waits for every replica."""
+    inference_log: bool = True
+    """Keep every answered row (``pipeline.logs()``); off only to measure what it costs."""
+    log_segment_bytes: int = 32 * 2**20
+    """A log segment is closed and a new one started past this size (newest rows read fast)."""
     log_max_pending: int = 256
     """Answers an ingress replica may have waiting to be logged before it answers 503."""
     shadow_grace_ms: float = 100.0

@@ -181,6 +181,8 @@ class DeploymentSpec(_Frozen):
     """fsspec URI of the pipeline's inference log (``joey.logs``); None: not logged."""
     log_max_pending: int = 256
     """Answers an ingress replica may have waiting for the log before it answers 503."""
+    log_segment_bytes: int = 32 * 2**20
+    """Size past which a log segment is closed and the next one started."""
 
     @property
     def app_name(self) -> str:

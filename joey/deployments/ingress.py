@@ -70,8 +70,8 @@ class PipelineIngress:
         self._partition = f"{context.app_name}#{context.replica_id.unique_id}"
         self._steps = tuple(local_steps(self._spec)) if self._spec.fused else steps[:len(self._spec.branches)]
         log_dir = self._spec.log_dir
-        self._writer = (BackgroundWriter(SegmentWriter(log_dir, self._partition), self._spec.log_max_pending)
-                        if log_dir else None)
+        self._writer = (BackgroundWriter(SegmentWriter(log_dir, self._partition, self._spec.log_segment_bytes),
+                                         self._spec.log_max_pending) if log_dir else None)
         self._errors = (BackgroundWriter(SegmentWriter(f"{log_dir}/{ERRORS_DIR}", self._partition),
                                          self._spec.log_max_pending) if log_dir else None)
         self._metrics = PipelineMetrics(self._spec.workspace, self._spec.pipeline)

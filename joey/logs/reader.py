@@ -85,3 +85,24 @@ def iter_rows(log_dir: str, start: datetime | None = None, end: datetime | None 
             continue
         order = "descending" if newest_first else "ascending"
         yield Segment(segment.path, table.sort_by([("time", order)]))
+
+
+def recent_segments(log_dir: str) -> Iterator[tuple[Segment, int]]:
+    """Segments with the time of their last write (ms), most recently written first.
+
+    No row of a segment is newer than its last write, so a reader that wants the newest
+    rows stops once a segment's last write is older than what it already holds.
+    """
+    fs, _ = url_to_fs(log_dir)
+    paths = segment_paths(log_dir)
+    stamped = []
+    for path in paths:
+        try:
+            modified = fs.info(path).get("mtime") or fs.modified(path).timestamp()
+        except (OSError, NotImplementedError):
+            modified = float("inf")
+        stamped.append((float(modified), path))
+    for modified, path in sorted(stamped, reverse=True):
+        segment = read_segment(log_dir, path)
+        if segment is not None and segment.table.num_rows:
+            yield segment, int(modified * 1000) + 1

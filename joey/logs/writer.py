@@ -31,6 +31,9 @@ class _Segment:
         self._stream.write_table(table)
         self._file.flush()  # into the OS: survives the process being killed
 
+    def size(self) -> int:
+        return int(self._file.tell())
+
     def close(self) -> None:
         self._stream.close()
         self._file.close()
@@ -39,11 +42,12 @@ class _Segment:
 class SegmentWriter:
     """Appends answered rows to this replica's segments (one per schema)."""
 
-    def __init__(self, log_dir: str, replica: str) -> None:
+    def __init__(self, log_dir: str, replica: str, max_bytes: int = 32 * 2**20) -> None:
         self._fs, self._dir = url_to_fs(log_dir)
         self._fs.makedirs(self._dir, exist_ok=True)
         self._replica = "".join(c if c.isalnum() or c in "-_" else "-" for c in replica)
         self._seq = itertools.count()
+        self._max_bytes = max_bytes
         self._open: dict[pa.Schema, _Segment] = {}
 
     def write(self, table: pa.Table) -> None:
@@ -56,6 +60,8 @@ class SegmentWriter:
             segment = _Segment(self._fs, f"{self._dir}/{name}", table.schema)
             self._open[table.schema] = segment
         segment.write(table)
+        if segment.size() >= self._max_bytes:  # the next rows start a new segment
+            self._open.pop(table.schema).close()
 
     def close(self) -> None:
         for segment in self._open.values():

@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from joey.errors import InvalidInputError, JoeyError
-from joey.logs.reader import iter_rows
+from joey.logs.reader import iter_rows, recent_segments
 from joey.tables import DatasetFilter, shape
 from joey.tables.results import GROUPS, select
 
@@ -74,16 +74,36 @@ def query(log_dir: str, limit: int | None, start: datetime | None, end: datetime
           valid: bool | None, wanted: DatasetFilter) -> tuple[pa.Table, bool, bool]:
     """(rows, whether more rows matched than returned, whether the schema changed)."""
     check_range(start, end)
+    count = DEFAULT_LIMIT if limit is None else limit
     newest_first = start is None
-    tables = [_valid(segment.table, valid) for segment in iter_rows(log_dir, start, end, newest_first)]
-    tables = [t for t in tables if t.num_rows]
+    if newest_first:
+        tables, more = _newest(log_dir, count, valid)
+    else:
+        tables = [_valid(s.table, valid) for s in iter_rows(log_dir, start, end, newest_first=False)]
+        tables = [t for t in tables if t.num_rows]
+        more = sum(t.num_rows for t in tables) > count
     if not tables:
         return pa.table({"time": pa.array([], pa.timestamp("ms"))}), False, False
     table, changed = _concat(tables)
     table = table.sort_by([("time", "descending" if newest_first else "ascending")])
-    count = DEFAULT_LIMIT if limit is None else limit
-    more = table.num_rows > count
     return select(table.slice(0, count), wanted), more, changed
+
+
+def _newest(log_dir: str, count: int, valid: bool | None) -> tuple[list[pa.Table], bool]:
+    """The segments holding the ``count`` newest rows, read most recent first, stopping as soon
+    as the next segment's last write is older than the ``count``-th newest row held."""
+    import numpy as np
+
+    tables: list[pa.Table] = []
+    times = np.zeros(0, dtype=np.int64)
+    for segment, last_write_ms in recent_segments(log_dir):
+        if len(times) > count and last_write_ms < np.partition(times, -count - 1)[-count - 1]:
+            return tables, True
+        table = _valid(segment.table, valid)
+        if table.num_rows:
+            tables.append(table)
+            times = np.concatenate([times, table.column("time").cast(pa.int64()).to_numpy()])
+    return tables, len(times) > count
 
 
 def logs(log_dir: str, limit: int | None, start: datetime | None, end: datetime | None,

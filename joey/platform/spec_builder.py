@@ -216,8 +216,9 @@ def build_spec(
         fused=config.fuse_steps,
         validations=tuple(validations),
         shadow_grace_ms=context.settings.shadow_grace_ms,
-        log_dir=pipeline_log_dir(context, workspace, pipeline),
+        log_dir=pipeline_log_dir(context, workspace, pipeline) if context.settings.inference_log else None,
         log_max_pending=context.settings.log_max_pending,
+        log_segment_bytes=context.settings.log_segment_bytes,
     )
 
 

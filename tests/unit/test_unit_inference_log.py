@@ -72,3 +72,21 @@ def test_a_full_buffer_refuses_instead_of_blocking_or_dropping(tmp_path: Path) -
                                                 ("1.5 KiB", 1536), ("7", 7), ("2gb", 2 * 10**9)])
 def test_size_units_are_wallaroos(spec: str, expected: int) -> None:
     assert size_bytes(spec) == expected
+
+
+def test_segments_rotate_by_size_and_the_newest_rows_come_from_the_newest_segments(tmp_path: Path) -> None:
+    from joey.platform.logs import query
+    from joey.tables import DatasetFilter
+
+    one = SegmentWriter(str(tmp_path), "replica-a", max_bytes=2000)
+    two = SegmentWriter(str(tmp_path), "replica-b", max_bytes=2000)
+    for batch in range(30):  # two replicas, interleaved in time
+        (one if batch % 2 else two).write(_rows([batch * 10 + i for i in range(10)]))
+    one.close()
+    two.close()
+    assert len(segment_paths(str(tmp_path))) > 4
+    table, more, changed = query(str(tmp_path), 25, None, None, None, DatasetFilter(("*",)))
+    assert more and not changed
+    assert table.column("in.id").to_pylist() == list(range(299, 274, -1))
+    everything, more, _ = query(str(tmp_path), 1000, None, None, None, DatasetFilter(("*",)))
+    assert not more and everything.num_rows == 300
