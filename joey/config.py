@@ -43,6 +43,8 @@ class Settings(BaseSettings):
     """Keep every answered row (``pipeline.logs()``); off only to measure what it costs."""
     log_segment_bytes: int = 32 * 2**20
     """A log segment is closed and a new one started past this size (newest rows read fast)."""
+    log_compact_interval_s: float = 600.0
+    """How often an ingress replica merges its pipeline's closed log segments (0: never)."""
     log_max_pending: int = 256
     """Answers an ingress replica may have waiting to be logged before it answers 503."""
     shadow_grace_ms: float = 100.0

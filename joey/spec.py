@@ -183,6 +183,8 @@ class DeploymentSpec(_Frozen):
     """Answers an ingress replica may have waiting for the log before it answers 503."""
     log_segment_bytes: int = 32 * 2**20
     """Size past which a log segment is closed and the next one started."""
+    log_compact_interval_s: float = 600.0
+    """How often the ingress merges the pipeline's closed log segments (0: never)."""
 
     @property
     def app_name(self) -> str:

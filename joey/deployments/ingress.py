@@ -25,6 +25,7 @@ from joey.deployments.runner import PipelineRunner
 from joey.deployments.step import local_steps
 from joey.errors import JoeyError, OverCapacityError
 from joey.logs import ERRORS_DIR, error_rows
+from joey.logs.compact import Compactor
 from joey.logs.writer import BackgroundWriter, LogFull, SegmentWriter
 from joey.spec import DeploymentSpec
 from joey.tables import DatasetFilter, answer_kind, media_kind, read_body, shape, write_body
@@ -74,6 +75,7 @@ class PipelineIngress:
                                          self._spec.log_max_pending) if log_dir else None)
         self._errors = (BackgroundWriter(SegmentWriter(f"{log_dir}/{ERRORS_DIR}", self._partition),
                                          self._spec.log_max_pending) if log_dir else None)
+        self._compactor = Compactor(log_dir, self._spec.log_compact_interval_s) if log_dir else None
         self._metrics = PipelineMetrics(self._spec.workspace, self._spec.pipeline)
         self._runner = self._make_runner(self._spec)
 
@@ -103,6 +105,9 @@ class PipelineIngress:
 
     def __del__(self) -> None:
         """Serve calls this on graceful shutdown (undeploy, redeploy): close the segments."""
+        compactor = getattr(self, "_compactor", None)
+        if compactor is not None:
+            compactor.close()
         for name in ("_writer", "_errors"):
             writer = getattr(self, name, None)
             if writer is not None:

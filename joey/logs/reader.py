@@ -7,12 +7,14 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
 from fsspec.core import url_to_fs
 
 from joey.logs import SEGMENT_SUFFIX
+from joey.logs.compact import is_compacted, replaced_segments
 
 logger = logging.getLogger(__name__)
 
@@ -30,12 +32,16 @@ class Segment:
 
 
 def segment_paths(log_dir: str) -> list[str]:
-    """Every segment of a pipeline, oldest first (names start with their first write's time)."""
+    """Every segment of a pipeline, oldest first (names start with their first write's time),
+    without those a compacted segment already holds."""
     fs, root = url_to_fs(log_dir)
     if not fs.exists(root):
         return []
-    return sorted((p for p in fs.ls(root, detail=False) if p.endswith(SEGMENT_SUFFIX)),
-                  key=lambda p: p.rsplit("/", 1)[-1])
+    paths = [p for p in fs.ls(root, detail=False) if p.endswith(SEGMENT_SUFFIX)]
+    if "://" not in log_dir and any(is_compacted(p) for p in paths):
+        replaced = replaced_segments(Path(root))
+        paths = [p for p in paths if p.rsplit("/", 1)[-1] not in replaced]
+    return sorted(paths, key=lambda p: p.rsplit("/", 1)[-1])
 
 
 def read_segment(log_dir: str, path: str) -> Segment | None:
@@ -58,7 +64,7 @@ def read_segment(log_dir: str, path: str) -> Segment | None:
                       stacklevel=2)
     if schema is None:
         return None
-    return Segment(path, pa.Table.from_batches(batches, schema=schema))
+    return Segment(path, pa.Table.from_batches(batches, schema=schema).replace_schema_metadata(None))
 
 
 def _in_range(table: pa.Table, start: datetime | None, end: datetime | None) -> pa.Table:

@@ -26,10 +26,12 @@ class _Segment:
         self.path = path
         self._file = fs.open(path, "wb")
         self._stream = pa.ipc.new_stream(self._file, schema)
+        self.last_write = time.monotonic()
 
     def write(self, table: pa.Table) -> None:
         self._stream.write_table(table)
         self._file.flush()  # into the OS: survives the process being killed
+        self.last_write = time.monotonic()
 
     def size(self) -> int:
         return int(self._file.tell())
@@ -63,6 +65,13 @@ class SegmentWriter:
         if segment.size() >= self._max_bytes:  # the next rows start a new segment
             self._open.pop(table.schema).close()
 
+    def close_idle(self, idle_s: float) -> None:
+        """Close segments nobody wrote to for ``idle_s``: closed ones can be compacted."""
+        now = time.monotonic()
+        for schema, segment in list(self._open.items()):
+            if now - segment.last_write > idle_s:
+                self._open.pop(schema).close()
+
     def close(self) -> None:
         for segment in self._open.values():
             segment.close()
@@ -81,8 +90,9 @@ class BackgroundWriter:
     ingress answers 503 with Retry-After instead of dropping rows).
     """
 
-    def __init__(self, writer: SegmentWriter, max_pending: int) -> None:
+    def __init__(self, writer: SegmentWriter, max_pending: int, idle_close_s: float = 60.0) -> None:
         self._writer = writer
+        self._idle_close_s = idle_close_s
         self._queue: queue.Queue[tuple[pa.Table, concurrent.futures.Future[None]] | None] = \
             queue.Queue(maxsize=max_pending)
         self._thread = threading.Thread(target=self._run, name="joey-log-writer", daemon=True)
@@ -98,7 +108,11 @@ class BackgroundWriter:
 
     def _run(self) -> None:
         while True:
-            item = self._queue.get()
+            try:
+                item = self._queue.get(timeout=self._idle_close_s / 2)
+            except queue.Empty:
+                self._writer.close_idle(self._idle_close_s)
+                continue
             if item is None:
                 break
             table, future = item

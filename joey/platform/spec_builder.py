@@ -219,6 +219,7 @@ def build_spec(
         log_dir=pipeline_log_dir(context, workspace, pipeline) if context.settings.inference_log else None,
         log_max_pending=context.settings.log_max_pending,
         log_segment_bytes=context.settings.log_segment_bytes,
+        log_compact_interval_s=context.settings.log_compact_interval_s,
     )
 
 

@@ -218,3 +218,24 @@ def test_every_answered_row_is_logged_once_while_replicas_are_killed(logged) -> 
     assert len(answered) > 100
     counts = {i: logged_ids.count(i) for i in answered}
     assert [i for i, n in counts.items() if n != 1] == []  # every answered row, exactly once
+
+
+def test_the_ingress_compacts_closed_segments_in_the_background(settings, tmp_path: Path) -> None:
+    import joey
+
+    fast = joey.Client(settings=settings.model_copy(update={"log_compact_interval_s": 1.0}))
+    model = fast.upload_model("ccfraud", mlp(tmp_path / "m.onnx")).configure(tensor_fields=["tensor"])
+    pipeline = fast.build_pipeline("compacted").add_model_step(model)
+    log_dir = f"{settings.resolved_artifacts_uri}/logs/default/compacted"
+    for round_ in range(3):  # each undeploy closes the replica's segment
+        pipeline.deploy()
+        pipeline.infer(_request([round_ * 10, round_ * 10 + 1]))
+        pipeline.undeploy()
+    pipeline.deploy()
+    try:
+        wait_until(lambda: len(segment_paths(log_dir)) == 1, timeout=30)
+        (merged,) = segment_paths(log_dir)
+        assert merged.endswith(".compacted.arrow")
+        assert sorted(_ids(pipeline.logs(arrow=True))) == [0, 1, 10, 11, 20, 21]
+    finally:
+        pipeline.undeploy()

@@ -90,3 +90,68 @@ def test_segments_rotate_by_size_and_the_newest_rows_come_from_the_newest_segmen
     assert table.column("in.id").to_pylist() == list(range(299, 274, -1))
     everything, more, _ = query(str(tmp_path), 1000, None, None, None, DatasetFilter(("*",)))
     assert not more and everything.num_rows == 300
+
+
+def _ids_in(log_dir: Path) -> list[int]:
+    return sorted(i for s in iter_rows(str(log_dir), newest_first=False) for i in s.table.column("in.id").to_pylist())
+
+
+def test_compaction_merges_closed_segments_and_keeps_every_row_once(tmp_path: Path) -> None:
+    from joey.logs.compact import compact
+
+    for replica in range(3):
+        writer = SegmentWriter(str(tmp_path), f"r{replica}")
+        writer.write(_rows([replica * 10, replica * 10 + 1]))
+        writer.close()
+    still_open = SegmentWriter(str(tmp_path), "live")
+    still_open.write(_rows([99]))  # a live writer's segment: never compacted under it
+    assert compact(str(tmp_path)) == 3
+    names = [p.rsplit("/", 1)[-1] for p in segment_paths(str(tmp_path))]
+    assert len(names) == 2 and sum(n.endswith(".compacted.arrow") for n in names) == 1
+    still_open.write(_rows([100]))
+    still_open.close()
+    assert _ids_in(tmp_path) == [0, 1, 10, 11, 20, 21, 99, 100]
+    assert compact(str(tmp_path)) == 2  # the compacted segment and the now closed one
+    assert _ids_in(tmp_path) == [0, 1, 10, 11, 20, 21, 99, 100]
+
+
+def test_a_crash_between_rename_and_delete_doubles_no_row(tmp_path: Path, monkeypatch) -> None:
+    from joey.logs import compact as compaction
+
+    for replica in range(2):
+        writer = SegmentWriter(str(tmp_path), f"r{replica}")
+        writer.write(_rows([replica]))
+        writer.close()
+    monkeypatch.setattr(Path, "unlink", lambda *_args, **_kwargs: None)  # the deletes never happen
+    assert compaction.compact(str(tmp_path)) == 2
+    monkeypatch.undo()
+    (tmp_path / compaction.LOCK).unlink()  # a crashed compactor's lock, gone stale
+    assert len(list(tmp_path.glob("*.arrow"))) == 3  # sources and the merged segment
+    assert _ids_in(tmp_path) == [0, 1]  # the reader skips the sources the merged one holds
+    assert compaction.compact(str(tmp_path)) == 0  # the next pass finishes the deletes
+    assert len(list(tmp_path.glob("*.arrow"))) == 1 and _ids_in(tmp_path) == [0, 1]
+
+
+def test_a_dead_writers_segment_is_compacted_once_it_is_old(tmp_path: Path) -> None:
+    import os
+
+    from joey.logs.compact import compact
+
+    dead = SegmentWriter(str(tmp_path), "dead")
+    dead.write(_rows([1]))  # never closed: its replica was killed
+    other = SegmentWriter(str(tmp_path), "other")
+    other.write(_rows([2]))
+    other.close()
+    assert compact(str(tmp_path)) == 0  # one closed segment: nothing to merge
+    (path,) = [p for p in tmp_path.glob("*dead*.arrow")]
+    os.utime(path, (1, 1))  # not written to for a long time
+    assert compact(str(tmp_path)) == 2
+    assert _ids_in(tmp_path) == [1, 2]
+
+
+def test_idle_segments_are_closed(tmp_path: Path) -> None:
+    writer = SegmentWriter(str(tmp_path), "r")
+    writer.write(_rows([1]))
+    writer.close_idle(0.0)
+    (path,) = list(tmp_path.glob("*.arrow"))
+    assert path.read_bytes().endswith(b"\xff\xff\xff\xff\x00\x00\x00\x00")
