@@ -80,9 +80,22 @@ def _deploy(spec: DeploymentSpec, retired: tuple[Any, ...]) -> None:
                logging_config={"enable_access_log": False})
 
 
+class _Ticker:
+    """Calls ``tick`` about once a second from a polling loop (the SDK prints a dot)."""
+
+    def __init__(self, tick: Callable[[], None]) -> None:
+        self._tick = tick
+        self._next = time.monotonic() + 1.0
+
+    def __call__(self) -> None:
+        if time.monotonic() >= self._next:
+            self._tick()
+            self._next += 1.0
+
+
 def _wait_running(spec: DeploymentSpec, timeout_s: float, tick: Callable[[], None]) -> AppState:
     deadline = time.monotonic() + timeout_s
-    next_tick = time.monotonic() + 1.0
+    ticker = _Ticker(tick)
     while True:
         state = app_state(spec.app_name)
         if state.status == "Running":
@@ -92,9 +105,7 @@ def _wait_running(spec: DeploymentSpec, timeout_s: float, tick: Callable[[], Non
             raise DeploymentError(spec.pipeline, details or state.message)
         if time.monotonic() > deadline:
             raise DeploymentError(spec.pipeline, f"not running after {timeout_s:.0f}s: {state.message}")
-        if time.monotonic() >= next_tick:
-            tick()
-            next_tick += 1.0
+        ticker()
         time.sleep(0.1)
 
 
@@ -103,11 +114,9 @@ def delete_app(name: str, tick: Callable[[], None] = lambda: None) -> None:
     if name not in serve.status().applications:
         return
     serve.delete(name, _blocking=False)
-    next_tick = time.monotonic() + 1.0
+    ticker = _Ticker(tick)
     while name in serve.status().applications:
-        if time.monotonic() >= next_tick:
-            tick()
-            next_tick += 1.0
+        ticker()
         time.sleep(0.05)
 
 

@@ -79,11 +79,10 @@ def _null_columns(model: ModelSpec, rows: int) -> dict[str, pa.Array]:
     """A dropped challenger's columns: all null, typed as its answer would be."""
     columns = {}
     for output in model.outputs:
-        shape = tuple(1 if d is None else d for d in output.shape)
-        dtype = object if output.dtype == "string" else np.dtype(output.dtype)
-        typed = tensor_to_column(np.zeros((1, *shape), dtype=dtype) if dtype is not object
-                                 else np.full((1, *shape), "", dtype=object))
-        columns[output.name] = pa.nulls(rows, typed.type)
+        shape = (1, *(1 if d is None else d for d in output.shape))
+        sample = (np.full(shape, "", dtype=object) if output.dtype == "string"
+                  else np.zeros(shape, dtype=output.dtype))
+        columns[output.name] = pa.nulls(rows, tensor_to_column(sample).type)
     return columns
 
 

@@ -11,12 +11,31 @@ is answered, so a replica killed right after answering loses nothing.
 """
 
 import time
+from typing import Any
 
 import pyarrow as pa
 
 SEGMENT_SUFFIX = ".arrow"
 ERRORS_DIR = "errors"
 """Beside the answered rows: one row per failed request (time, status, kind, error)."""
+
+
+def read_stream(file: Any) -> tuple[pa.Schema | None, list[pa.RecordBatch], Exception | None]:
+    """One segment's schema and complete batches, in order, and what stopped the reading
+    early (a tail cut mid-write) if anything did."""
+    schema = None
+    batches: list[pa.RecordBatch] = []
+    try:
+        reader = pa.ipc.open_stream(file)
+        schema = reader.schema
+        while True:
+            try:
+                batches.append(reader.read_next_batch())
+            except StopIteration:
+                break
+    except (pa.ArrowInvalid, OSError, EOFError) as exc:
+        return schema, batches, exc
+    return schema, batches, None
 
 
 def error_rows(error: Exception) -> pa.Table:
@@ -29,4 +48,4 @@ def error_rows(error: Exception) -> pa.Table:
     })
 
 
-__all__ = ["ERRORS_DIR", "SEGMENT_SUFFIX", "error_rows"]
+__all__ = ["ERRORS_DIR", "SEGMENT_SUFFIX", "error_rows", "read_stream"]

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from joey.logs import SEGMENT_SUFFIX
+from joey.logs import SEGMENT_SUFFIX, read_stream
 
 logger = logging.getLogger(__name__)
 
@@ -105,17 +105,13 @@ def _compact(folder: Path, min_segments: int, dead_after_s: float) -> int:
             continue
         try:
             with pa.OSFile(str(path), "rb") as file:
-                reader = pa.ipc.open_stream(file)
-                batches = []
-                while True:
-                    try:
-                        batches.append(reader.read_next_batch())
-                    except StopIteration:
-                        break
-                table = pa.Table.from_batches(batches, schema=reader.schema)
-        except (pa.ArrowInvalid, OSError) as exc:  # a damaged tail: leave it to the reader
-            logger.warning("not compacting %s: %s", path, exc)
+                schema, batches, damage = read_stream(file)
+        except OSError as exc:
+            schema, batches, damage = None, [], exc
+        if damage is not None or schema is None:  # a damaged tail: leave it to the reader
+            logger.warning("not compacting %s: %s", path, damage)
             continue
+        table = pa.Table.from_batches(batches, schema=schema)
         plain = table.schema.remove_metadata()
         groups.setdefault(plain, []).append((path, table.replace_schema_metadata(None)))
     merged = 0

@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from fsspec.core import url_to_fs
 
-from joey.logs import SEGMENT_SUFFIX
+from joey.logs import SEGMENT_SUFFIX, read_stream
 from joey.logs.compact import is_compacted, replaced_segments
 
 logger = logging.getLogger(__name__)
@@ -47,19 +47,13 @@ def segment_paths(log_dir: str) -> list[str]:
 def read_segment(log_dir: str, path: str) -> Segment | None:
     """The complete batches of one segment; a damaged tail is skipped with a warning."""
     fs, _ = url_to_fs(log_dir)
-    batches: list[pa.RecordBatch] = []
-    schema = None
     try:
         with fs.open(path, "rb") as file:
-            reader = pa.ipc.open_stream(file)
-            schema = reader.schema
-            while True:
-                try:
-                    batches.append(reader.read_next_batch())
-                except StopIteration:
-                    break
-    except (pa.ArrowInvalid, OSError, EOFError) as exc:
-        warnings.warn(f"inference log segment {path} is damaged ({exc}); kept its "
+            schema, batches, damage = read_stream(file)
+    except OSError as exc:
+        schema, batches, damage = None, [], exc
+    if damage is not None:
+        warnings.warn(f"inference log segment {path} is damaged ({damage}); kept its "
                       f"{sum(b.num_rows for b in batches)} complete rows", DamagedSegmentWarning,
                       stacklevel=2)
     if schema is None:

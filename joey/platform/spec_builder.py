@@ -112,7 +112,8 @@ def _check_validations(validations: list[Validation], spec_steps: list[Step]) ->
 
 
 class _Models:
-    """Resolves model references of a definition into deployable model steps, once each."""
+    """Resolves a definition's model references into deployable model steps (store row,
+    Serve options, accelerator check, isolated environment)."""
 
     def __init__(self, context: Context, workspace_id: int, pipeline: str, config: DeploymentConfig) -> None:
         self._context = context
