@@ -1,13 +1,18 @@
 """``python -m benchmarks.profile [--out benchmarks/results]``: where a single-row request's time goes.
 
-Deploys the one-step ccfraud pipeline (default mode: an ingress replica and one step replica)
-and the tuned peer (``max_ongoing_requests=64``), drives ``CLIENTS`` concurrent single-row
-HTTP Arrow clients against joey for ``LOAD_S`` seconds, and meanwhile samples the Serve proxy,
-joey's ingress replica and its step replica with
-``py-spy record --format raw --rate 200 --duration 6 --nonblocking --pid PID``; then the same
-load against the same model deployed with ``fuse_steps`` (proxy and the one ingress replica
-that runs the model), and against the peer while sampling the proxy and the peer's replica,
-as a reference.
+Deploys the one-step ccfraud pipeline twice, in joey's default layout (one deployment: the
+ingress replica runs the model) and in the separate layout (``fuse_steps(False)``: an ingress
+replica and a step replica), and the tuned peer (``max_ongoing_requests=64``); drives
+``CLIENTS`` concurrent single-row HTTP Arrow clients against each for ``LOAD_S`` seconds, and
+meanwhile samples its replicas with
+``py-spy record --format raw --rate 200 --duration 6 --nonblocking --pid PID``.
+
+The HTTP entry: joey starts Ray with HAProxy in front of Serve, which forwards straight to the
+ingress replicas' own HTTP servers (no Python proxy on the request path). HAProxy is native
+code, which py-spy cannot sample: it is listed with its CPU time only (``haproxy`` processes
+below this process). Serve still runs its Python proxy actor as HAProxy's fallback server,
+off the request path; it is sampled anyway (it shows idle). On a Ray with Serve's Python proxy
+as the entry (``JOEY_SERVE_HAPROXY=0``), that actor is the "Serve proxy (the HTTP entry)".
 
 ``--nonblocking``: py-spy's default pauses the process for every sample, which here halved the
 requests/s under profile, and its idle detection then fails (a paused thread never looks
@@ -124,7 +129,9 @@ def py_spy_binary() -> str | None:
 
 
 def ray_processes() -> list[tuple[int, str]]:
-    """(pid, title) of every process whose title (Ray sets it) starts with ``ray::``."""
+    """(pid, title) of every process whose title (Ray sets it) starts with ``ray::``: those of
+    the Ray this process started (its descendants) when there are any, so another Ray on the
+    same machine (a test run) is never sampled; else every one (a Ray joined, not started)."""
     found = []
     for entry in FilePath("/proc").iterdir():
         if not entry.name.isdigit():
@@ -136,7 +143,8 @@ def ray_processes() -> list[tuple[int, str]]:
             continue
         if title.startswith("ray::"):
             found.append((int(entry.name), title))
-    return sorted(found)
+    mine = descendants(os.getpid())
+    return sorted([p for p in found if p[0] in mine] or found)
 
 
 def cpu_seconds(pid: int) -> float | None:
@@ -154,6 +162,21 @@ def find_process(processes: Sequence[tuple[int, str]], prefix: str) -> tuple[int
         if title.startswith(prefix):
             return pid, title
     return None, f"no process titled {prefix}*"
+
+
+def haproxy_pids() -> list[int]:
+    """The HAProxy processes serving this process's Ray (its descendants named ``haproxy``;
+    during a reload the old one finishes beside the new one). HAProxy is native code: py-spy
+    cannot sample it, so it is accounted by CPU time only."""
+    found = []
+    for pid in sorted(descendants(os.getpid())):
+        try:
+            name = FilePath(f"/proc/{pid}/comm").read_text().strip()
+        except OSError:
+            continue
+        if name == "haproxy":
+            found.append(pid)
+    return found
 
 
 # ---------------------------------------------------------------- sampling
@@ -311,9 +334,11 @@ class Phase:
 def drive_and_record(name: str, url: str, body: bytes, params: P.QueryParams,
                      targets: Sequence[tuple[str, int | None, str]], scratch: FilePath,
                      clients: int, load_s: float, sample_s: int,
-                     log: Callable[[str], None]) -> Phase:
+                     log: Callable[[str], None],
+                     unsampled: Sequence[tuple[str, list[int]]] = ()) -> Phase:
     """``clients`` back-to-back single-row clients for ``load_s`` s (after ``WARMUP_S``);
-    py-spy starts half a second into the timed part."""
+    py-spy starts half a second into the timed part. ``unsampled``: (label, pids) whose CPU
+    time is accounted without py-spy (HAProxy, native code)."""
     from benchmarks import paths as P
 
     box: list[Any] = []
@@ -331,7 +356,9 @@ def drive_and_record(name: str, url: str, body: bytes, params: P.QueryParams,
     me = os.getpid()
     accounts: list[tuple[str, int | None, list[int]]] = [
         (label, pid, [pid] if pid else []) for label, pid, _ in targets]
-    sampled = {pid for _, pid, _ in targets if pid}
+    accounts += [(label, pids[0] if len(pids) == 1 else None, list(pids))
+                 for label, pids in unsampled]
+    sampled = {pid for _, pid, _ in targets if pid} | {p for _, pids in unsampled for p in pids}
     accounts += [("benchmark process (the clients)", me, [me]),
                  ("other Ray processes (raylet, GCS, controller, ...)", None,
                   sorted(descendants(me) - sampled))]
@@ -380,42 +407,52 @@ def profile_pipeline(bench: Any, out_dir: FilePath, readme: FilePath | None, dat
     model = bench_models.ccfraud(directory)
     body = P.arrow_file_bytes(model.table(1, seed=1))
     pipeline = None
-    fused = None
+    separate = None
     peer_app = None
     phases: list[Phase] = []
     error = None
     try:
         uploaded = bench.upload(PIPELINE, model.path, ["tensor"])
         pipeline = bench.deploy(PIPELINE, [uploaded])
-        fused = bench.deploy(f"{PIPELINE}-fused", [uploaded], fused=True)
+        separate = bench.deploy(f"{PIPELINE}-separate", [uploaded], fuse=False)
         peer_app, peer_url = bench.deploy_peer(model, max_ongoing_requests=PEER_ONGOING)
-        app = pipeline.app_name()
         processes = ray_processes()
-        proxy = find_process(processes, "ray::ProxyActor")
-        ingress = find_process(processes, f"ray::ServeReplica:{app}:ingress")
-        step = find_process(processes, f"ray::ServeReplica:{app}:step-0-")
+        ingress = find_process(processes, f"ray::ServeReplica:{pipeline.app_name()}:ingress")
+        separate_app = separate.app_name()
+        separate_ingress = find_process(processes, f"ray::ServeReplica:{separate_app}:ingress")
+        separate_step = find_process(processes, f"ray::ServeReplica:{separate_app}:step-0-")
         peer = find_process(processes, f"ray::ServeReplica:{peer_app}:")
-        fused_ingress = find_process(processes, f"ray::ServeReplica:{fused.app_name()}:ingress")
+        # The HTTP entry: HAProxy (native code, CPU time only), forwarding straight to the
+        # ingress replicas' own HTTP servers, or Serve's Python proxy actor. With HAProxy a
+        # proxy actor still runs as HAProxy's fallback server, off the request path: sampled
+        # too, to show it idle.
+        proxy_pid, proxy_title = find_process(processes, "ray::ProxyActor")
+        proxy_label = ("Serve proxy actor (HAProxy's fallback, off the request path)"
+                       if haproxy_pids() else "Serve proxy (the HTTP entry)")
+        entry: list[tuple[str, int | None, str]] = (
+            [(proxy_label, proxy_pid, proxy_title)] if proxy_pid is not None else [])
+
+        def run_phase(name: str, url: str, params: P.QueryParams,
+                      replicas: list[tuple[str, int | None, str]]) -> None:
+            haproxy = haproxy_pids()
+            unsampled = [("HAProxy (HTTP entry; native code, not sampled)", haproxy)] \
+                if haproxy else []
+            phases.append(drive_and_record(name, url, body, params, [*entry, *replicas],
+                                           FilePath(tmp), clients, load_s, sample_s, log,
+                                           unsampled))
+
         with tempfile.TemporaryDirectory(prefix="joey-profile-") as tmp:
-            phases.append(drive_and_record(
-                "joey", pipeline.url(), body, P.JOEY_PARAMS,
-                [("Serve proxy", *proxy), ("joey ingress replica", *ingress),
-                 ("joey step replica", *step)],
-                FilePath(tmp), clients, load_s, sample_s, log))
-            phases.append(drive_and_record(
-                "joey-fused", fused.url(), body, P.JOEY_PARAMS,
-                [("Serve proxy", *proxy), ("joey fused ingress replica (runs the model)",
-                                           *fused_ingress)],
-                FilePath(tmp), clients, load_s, sample_s, log))
-            phases.append(drive_and_record(
-                "peer-tuned", peer_url, body, [],
-                [("Serve proxy", *proxy), ("peer replica", *peer)],
-                FilePath(tmp), clients, load_s, sample_s, log))
+            run_phase("joey", pipeline.url(), P.JOEY_PARAMS,
+                      [("joey ingress replica (runs the model; default layout)", *ingress)])
+            run_phase("joey-separate", separate.url(), P.JOEY_PARAMS,
+                      [("joey ingress replica (separate layout)", *separate_ingress),
+                       ("joey step replica (separate layout)", *separate_step)])
+            run_phase("peer-tuned", peer_url, [], [("peer replica", *peer)])
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"[:500]
         log(f"  profile failed: {error}")
     finally:
-        for deployed in (pipeline, fused):
+        for deployed in (pipeline, separate):
             if deployed is not None:
                 bench.undeploy(deployed)
         if peer_app is not None:
@@ -483,7 +520,8 @@ def report_text(header: dict[str, Any], phases: Sequence[Phase]) -> str:
         f"load: {header['clients']} concurrent clients, one single-row HTTP Arrow request each "
         f"at a time, {WARMUP_S:g} s warm-up + {header['load_s']:g} s; py-spy record --format "
         f"raw --rate {header['rate_hz']} --duration {header['sample_s']} (starting 0.5 s into "
-        "the timed part; idle threads are not sampled).",
+        "the timed part; idle threads are not sampled). HAProxy, when it is the HTTP entry, is "
+        "native code: CPU time only, no samples.",
         "share = % of the process's samples. 'self by package': package of the innermost Python "
         "frame (time in a C extension counts for the Python function that called it). "
         "'inclusive': samples whose stack contains the function anywhere (thread start, "
@@ -497,15 +535,15 @@ def report_text(header: dict[str, Any], phases: Sequence[Phase]) -> str:
         if phase.cpu:
             out.append(f"CPU over the {phase.window_s:.1f} s sampling window (/proc/PID/stat, all "
                        f"threads), ~{phase.requests_in_window:.0f} requests answered in it:")
-            out.append(f"    {'process':52s} {'cores busy':>10s} {'CPU ms/request':>15s}")
+            out.append(f"    {'process':62s} {'cores busy':>10s} {'CPU ms/request':>15s}")
             for entry in phase.cpu:
-                out.append(f"    {entry['label']:52s} {_num(entry['cores'], 2):>10s} "
+                out.append(f"    {entry['label']:62s} {_num(entry['cores'], 2):>10s} "
                            f"{_num(entry['ms_per_request'], 2):>15s}")
             total = sum(e["cpu_s"] for e in phase.cpu)
             per_request = 1e3 * total / phase.requests_in_window if phase.requests_in_window \
                 else None
             cores = total / phase.window_s if phase.window_s else None
-            out += [f"    {'all of the above':52s} {_num(cores, 2):>10s} "
+            out += [f"    {'all of the above':62s} {_num(cores, 2):>10s} "
                     f"{_num(per_request, 2):>15s}", ""]
         for capture in phase.captures:
             out.append(f"--- {capture.label}: pid {capture.pid}, {capture.title}")

@@ -19,14 +19,23 @@ TARGETS_START, TARGETS_END = "<!-- targets:start -->", "<!-- targets:end -->"
 STYLES = {  # path -> (color, line style): limit black, peer grey, joey in colour
     "limit": ("black", "-"), "peer-http": ("grey", "--"), "peer-handle": ("grey", ":"),
     "joey-sdk": ("C0", "-"), "joey-http-arrow": ("C3", "-"), "joey-http-json": ("C2", "-"),
-    "joey-handle": ("C1", "-"), "joey-fused": ("C4", "-"), "joey-fused-out": ("C5", "--"),
-    "joey-fused-http-arrow": ("C4", "-"),
+    "joey-handle": ("C1", "-"), "joey-separate": ("C4", "-"), "joey-out": ("C5", "--"),
+    # path names of results from before placement (re-rendered old files)
+    "joey-fused": ("C4", "-"), "joey-fused-out": ("C5", "--"), "joey-fused-http-arrow": ("C4", "-"),
 }
-PATH_ORDER = ("limit", "peer-http", "peer-handle", "joey-sdk", "joey-http-arrow", "joey-fused",
-              "joey-fused-out", "joey-fused-http-arrow", "joey-http-json", "joey-handle")
-# the deployment modes every mode-dependent target is evaluated for: (load name, chain prefix, label)
-MODES = (("joey", "", "default (one deployment per step)"),
-         ("joey-fused", "fused ", "fused (`fuse_steps`)"))
+PATH_ORDER = ("limit", "peer-http", "peer-handle", "joey-sdk", "joey-http-arrow", "joey-out",
+              "joey-separate", "joey-fused", "joey-fused-out", "joey-fused-http-arrow",
+              "joey-http-json", "joey-handle")
+# the layouts every layout-dependent target is evaluated for: (load name, chain prefix, label).
+# The goals are the default layout's; "separate" shows what a Serve hop per model costs.
+MODES = (("joey", "", "default (placement rule)"),
+         ("joey-separate", "separate ", "separate (`fuse_steps(False)`)"))
+BASELINE = Path(__file__).resolve().parent / "results" / "2026-11-29-cpu2.json"
+"""The last full run before placement and HAProxy: the SDK and handle paths are held to it."""
+BASELINE_TOLERANCE = 0.9
+"""SDK/handle goal: x peer-handle now ≥ this * x peer-handle in the baseline (10% for noise)."""
+BASELINE_PATHS = ("joey-sdk", "joey-handle")
+BASELINE_BATCHES = (1, 10000)
 
 
 # ---------------------------------------------------------------- derived numbers
@@ -58,6 +67,28 @@ def add_ratios(results: dict[str, Any]) -> None:
             if peer else None
 
 
+def baseline_summary(path: Path) -> dict[str, Any] | None:
+    """What the SDK/handle targets compare with, from an earlier results file: per
+    ``path@batch`` of ccfraud, x peer-handle, median ms and the peer-handle's median ms.
+    None when the file is missing or unreadable."""
+    try:
+        old = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    cells: dict[str, Any] = {}
+    for name in BASELINE_PATHS:
+        for batch in BASELINE_BATCHES:
+            cell, peer = _cell(old, "ccfraud", name, batch), _cell(old, "ccfraud", "peer-handle", batch)
+            if not cell or not cell.get("rows_per_s"):
+                continue
+            cells[f"{name}@{batch}"] = {
+                "x_peer": _ratio(cell["rows_per_s"], peer.get("rows_per_s") if peer else None),
+                "median_ms": cell["median_s"] * 1e3 if cell.get("median_s") else None,
+                "peer_median_ms": peer["median_s"] * 1e3 if peer and peer.get("median_s") else None}
+    return {"file": f"{path.parent.name}/{path.name}", "date": old.get("date"),
+            "machine": old.get("machine"), "quick": old.get("quick"), "cells": cells}
+
+
 def _load(results: dict[str, Any], name: str, concurrency: int) -> dict[str, Any] | None:
     for entry in results.get("small_requests", []):
         if entry["name"] == name and entry["concurrency"] == concurrency:
@@ -76,7 +107,11 @@ def _verdict(value: float | None, goal: float, higher_is_better: bool) -> bool |
 
 
 def evaluate_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
-    """The issue's targets, each with the measured value, the goal and met (None = not measured)."""
+    """The issue's targets, each with the measured value, the goal and met (None = not measured).
+
+    The goals are the default layout's (joey's placement rule: a one-step or native chained
+    ccfraud pipeline is one deployment, the ingress running the models); where a target is
+    also shown for the separate layout (``fuse_steps(False)``), it is grouped by layout."""
     targets: list[dict[str, Any]] = []
 
     def add(name: str, measured: float | None, goal: float, higher: bool, unit: str,
@@ -88,28 +123,34 @@ def evaluate_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                         "unit": unit, "met": verdict, "detail": detail, "group": group,
                         "mode": mode})
 
+    def rate_text(cell: dict[str, Any] | None, label: str = "") -> str:
+        if not cell or not cell.get("rows_per_s"):
+            return ""
+        ratio = f" ({cell['x_peer']:.2f}x peer)" if cell.get("x_peer") is not None else ""
+        return f"{label}{cell['rows_per_s']:,.0f} rows/s{ratio}"
+
     for path, label in (("joey-sdk", "SDK"), ("joey-http-arrow", "HTTP Arrow")):
         cell = _cell(results, "aloha", path, 10000)
         add(f"aloha, batch 10000: joey {label} throughput vs limit",
             cell.get("x_limit") if cell else None, 0.9, True, "x limit",
             f"{cell['rows_per_s']:,.0f} rows/s" if cell and cell["rows_per_s"] else "")
 
+    # 1. one step, default layout, 10,000 rows over HTTP Arrow vs the peer's HTTP
     cell = _cell(results, "ccfraud", "joey-http-arrow", 10000)
-    detail = f"{cell['rows_per_s']:,.0f} rows/s" if cell and cell["rows_per_s"] else ""
-    fused = _cell(results, "ccfraud", "joey-fused", 10000) \
-        or _cell(results, "ccfraud", "joey-fused-http-arrow", 10000)
-    if fused and fused["rows_per_s"] and fused.get("x_peer") is not None:
-        detail += f"; fused: {fused['rows_per_s']:,.0f} rows/s ({fused['x_peer']:.2f}x peer)"
-    same_answer = _cell(results, "ccfraud", "joey-fused-out", 10000)
-    if same_answer and same_answer["rows_per_s"] and same_answer.get("x_peer") is not None:
-        detail += (f"; fused, `dataset[]=out` (the peer's answer content): "
-                   f"{same_answer['rows_per_s']:,.0f} rows/s ({same_answer['x_peer']:.2f}x peer)")
-    add("ccfraud, batch 10000: joey HTTP Arrow throughput vs peer HTTP",
-        cell.get("x_peer") if cell else None, 1.0, True, "x peer", detail)
+    details = [rate_text(cell) if cell and cell.get("rows_per_s") else "",
+               rate_text(_cell(results, "ccfraud", "joey-out", 10000),
+                         "asking only for the outputs (`dataset[]=out`, the peer's answer "
+                         "content): "),
+               rate_text(_cell(results, "ccfraud", "joey-separate", 10000),
+                         "separate (`fuse_steps(False)`, one more hop): ")]
+    add("ccfraud, one step, default layout, batch 10000: joey HTTP Arrow throughput vs peer HTTP",
+        cell.get("x_peer") if cell else None, 1.0, True, "x peer",
+        "; ".join(d for d in details if d))
 
     # The peer of the small-request comparisons is the tuned one (max_ongoing_requests=64);
     # results from before it existed fall back to the default peer.
     peer_name = "peer-tuned" if _load(results, "peer-tuned", 1) else "peer"
+    # 2. single-row p50, one client
     peer1 = _load(results, peer_name, 1)
     for name, _, label in MODES:
         joey1 = _load(results, name, 1)
@@ -120,6 +161,19 @@ def evaluate_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             if ratio is not None and joey1 and peer1 else "",
             group=f"single-row p50 ≤ 1.2x {peer_name}", mode=label)
 
+    # 3. 32 concurrent single-row clients, requests/s
+    peer32 = _load(results, peer_name, 32)
+    for name, _, label in MODES:
+        joey32 = _load(results, name, 32)
+        ratio = _ratio(_field(joey32, "requests_per_s"), _field(peer32, "requests_per_s"))
+        add(f"32 concurrent single-row clients, one step: joey requests/s vs {peer_name}, {label}",
+            ratio, 1.0, True, "x peer",
+            f"joey {joey32['requests_per_s']:.0f} req/s (p50 {joey32['p50_ms']:.1f} ms), "
+            f"{peer_name} {peer32['requests_per_s']:.0f} req/s (p50 {peer32['p50_ms']:.1f} ms)"
+            if ratio is not None and joey32 and peer32 else "",
+            group=f"32 clients requests/s ≥ 1x {peer_name}", mode=label)
+
+    # 4a. each extra chained native step, single-row p50
     chain = results.get("chain", {})
     for _, prefix, label in MODES:
         key = f"{prefix}http-arrow"
@@ -127,15 +181,50 @@ def evaluate_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         detail = ""
         if per_step is not None:
             sdk = chain.get(f"per_extra_step_{(prefix + 'sdk').replace(' ', '-')}_ms")
-            detail = (f"1-step p50 {chain[f'1-step {key}']['p50_ms']:.2f} ms, 3-step p50 "
-                      f"{chain[f'3-step {key}']['p50_ms']:.2f} ms (HTTP Arrow, single row); "
+            detail = (f"(3-step p50 {chain[f'3-step {key}']['p50_ms']:.2f} ms - 1-step p50 "
+                      f"{chain[f'1-step {key}']['p50_ms']:.2f} ms) / 2 (HTTP Arrow, single row); "
                       f"SDK: {sdk if sdk is not None else float('nan'):.2f} ms/step")
             if per_step < 0:
                 detail += "; below 0: the step costs less than the noise between the blocks"
-        add(f"each extra chained step adds (p50), {label}", per_step, 1.0, False, " ms", detail,
-            group="extra step ≤ 1 ms", mode=label)
+        add(f"each extra chained native step adds (single-row p50), {label}", per_step, 1.5,
+            False, " ms", detail, group="extra step ≤ 1.5 ms p50", mode=label)
 
-    for (without_name, _, label), with_name in zip(MODES, ("joey-batched", "joey-fused-batched"),
+    # 4b. each extra chained native step, batch-10000 throughput (default layout only)
+    one = _rate(results, "ccfraud", "joey-http-arrow", 10000)
+    three = _rate(results, "ccfraud-3step", "joey-http-arrow", 10000)
+    kept = _ratio(three, one)
+    cost = None if kept is None or kept <= 0 else 100.0 * (1.0 - kept ** 0.5)
+    add("each extra chained native step costs (batch 10000 HTTP Arrow throughput), "
+        f"{MODES[0][2]}", cost, 15.0, False, "%",
+        f"1 - (3-step {three:,.0f} rows/s / 1-step {one:,.0f} rows/s)^(1/2); "
+        f"3-step/1-step = {kept:.2f}" if cost is not None and one and three else "")
+
+    # 5. SDK and handle paths no slower than before placement (x peer-handle, same run)
+    baseline = results.get("baseline") or {}
+    for path, label in (("joey-sdk", "SDK (`pipeline.infer`)"), ("joey-handle", "Ray handle")):
+        for batch in BASELINE_BATCHES:
+            now = _cell(results, "ccfraud", path, batch)
+            then = (baseline.get("cells") or {}).get(f"{path}@{batch}")
+            x_now = now.get("x_peer") if now else None
+            x_then = then.get("x_peer") if then else None
+            relative = _ratio(x_now, x_then)
+            detail = ""
+            if relative is not None and now and then:
+                peer = _cell(results, "ccfraud", "peer-handle", batch)
+                peer_ms = _num(peer["median_s"] * 1e3 if peer and peer.get("median_s") else None, 2)
+                detail = (f"now {x_now:.2f}x P ({_num((now.get('median_s') or 0) * 1e3, 2)} ms; "
+                          f"peer-handle {peer_ms} ms); `{baseline.get('file')}`: {x_then:.2f}x P "
+                          f"({_num(then.get('median_ms'), 2)} ms; peer-handle "
+                          f"{_num(then.get('peer_median_ms'), 2)} ms); goal: now ≥ "
+                          f"{BASELINE_TOLERANCE:g} * then ({100 * (1 - BASELINE_TOLERANCE):.0f}% "
+                          "tolerance for noise)")
+            elif not baseline:
+                detail = "no baseline in this results file"
+            add(f"ccfraud, batch {batch}: joey {label} x peer-handle, vs the run before placement",
+                relative, BASELINE_TOLERANCE, True, "x before", detail,
+                group="SDK and handle no slower than before", mode=f"{path}@{batch}")
+
+    for (without_name, _, label), with_name in zip(MODES, ("joey-batched", "joey-separate-batched"),
                                                    strict=True):
         batched, plain = _load(results, with_name, 32), _load(results, without_name, 32)
         speedup = _ratio(_field(batched, "requests_per_s"), _field(plain, "requests_per_s"))
@@ -238,16 +327,18 @@ def small_requests_table(results: dict[str, Any]) -> str:
                    f"{_num(entry['requests_per_s'], 1)} | {_num(entry['p50_ms'], 2)} | "
                    f"{_num(entry['p99_ms'], 2)} | {entry['requests']} | {entry['failures']} |")
     batching = results.get("batching") or {}
-    note = (f"\n\n`joey-batched` = the same model configured with `dynamic_batching_config={batching.get('config')}`; "
-            "`joey-fused*` = deployed with `DeploymentConfigBuilder().fuse_steps()` (the model runs "
-            "inside the ingress replica)")
+    note = (f"\n\n`joey` = the one-step pipeline in joey's default layout (one deployment: the "
+            "ingress runs the model); `joey-batched` = the same model configured with "
+            f"`dynamic_batching_config={batching.get('config')}`")
     if batching.get("configure_error"):
         note += f" (configure raised `{batching['configure_error']}`; deployed without it)"
-    note += "."
+    note += ("; `joey-separate*` = deployed with `DeploymentConfigBuilder().fuse_steps(False)` "
+             "(the model in a deployment of its own behind a separate ingress: one more Serve hop).")
     if results.get("peer_tuned_max_ongoing_requests"):
         note += (f" `peer-tuned` = the peer with `max_ongoing_requests="
                  f"{results['peer_tuned_max_ongoing_requests']}` instead of Serve's default 5; it is "
-                 "the peer the targets compare joey with (`peer` collapses under 32 clients).")
+                 "the peer the targets compare joey with (behind Serve's Python proxy, `peer` collapsed "
+                 "under 32 clients).")
     return "\n".join(out) + note + "\n"
 
 
@@ -332,20 +423,76 @@ def targets_table(results: dict[str, Any]) -> str:
         out.append("")
     for group, verdicts in groups.items():
         meeting = [m for m, met in verdicts if met]
-        if all(met is None for _, met in verdicts):
+        measured_modes = [m for m, met in verdicts if met is not None]
+        if not measured_modes:
             said = "not measured"
         elif not meeting:
-            said = "met by neither mode"
+            said = "met by none of " + ", ".join(measured_modes)
         elif len(meeting) == len(verdicts):
-            said = "met by both modes"
+            said = "met by all (" + ", ".join(meeting) + ")"
         else:
-            said = "met by " + " and ".join(meeting) + " only"
+            said = "met by " + ", ".join(meeting) + " only"
         out.append(f"- {group}: {said}.")
     out.append("")
     out.append(f"From `{results.get('file', '')}` ({mode} run, {results.get('date')}, "
-               f"{results.get('machine')}). `n/a`: not measured in this run"
-               f"{' (quick mode has no batch 10000)' if results.get('quick') else ''}.")
+               f"{results.get('machine')}). The goals are the default layout's (joey's placement "
+               "rule: the ingress runs in the first step's replicas and native models without "
+               "settings of their own run in it, so the one- and three-step ccfraud pipelines "
+               "are one deployment each); `separate` = `fuse_steps(False)`, every model a "
+               "deployment of its own, shown for the price of the hops. `n/a`: not measured in "
+               f"this run{' (quick mode has no batch 10000)' if results.get('quick') else ''}.")
     return "\n".join(out) + "\n"
+
+
+def serve_defaults_table(results: dict[str, Any]) -> str:
+    """The peer on a Ray with Serve's defaults vs the same peer on joey's Ray vs joey."""
+    defaults = results.get("serve_defaults")
+    if not defaults:
+        return "_not measured_\n"
+    summary = defaults.get("summary") or {}
+    peer_name = "peer-tuned" if _load(results, "peer-tuned", 1) else "peer"
+    rows = [
+        ("10,000-row HTTP Arrow, rows/s (higher is better)", "plain peer",
+         summary.get("rows_per_s_10000"), _rate(results, "ccfraud", "peer-http", 10000),
+         _rate(results, "ccfraud", "joey-http-arrow", 10000), 0),
+        ("single-row HTTP p50 ms, 1 client (lower is better)", peer_name,
+         summary.get("p50_ms_1_client"), _field(_load(results, peer_name, 1), "p50_ms"),
+         _field(_load(results, "joey", 1), "p50_ms"), 2),
+        ("32 single-row clients, requests/s (higher is better)", peer_name,
+         summary.get("requests_per_s_32_clients"),
+         _field(_load(results, peer_name, 32), "requests_per_s"),
+         _field(_load(results, "joey", 32), "requests_per_s"), 1),
+    ]
+    out = ["| ccfraud | app | app on Serve's defaults | app on joey's Ray | joey, default layout "
+           "| joey / app on defaults | joey / app on joey's Ray | app on joey's Ray / app on "
+           "defaults |", "|---|---|---:|---:|---:|---:|---:|---:|"]
+    for label, app, on_defaults, on_joey, joey, digits in rows:
+        ratios = [_ratio(joey, on_defaults), _ratio(joey, on_joey), _ratio(on_joey, on_defaults)]
+        out.append(f"| {label} | {app} | {_num(on_defaults, digits)} | {_num(on_joey, digits)} | "
+                   f"{_num(joey, digits)} | "
+                   + " | ".join(_num(r, 2, "x") for r in ratios) + " |")
+    failed = int(defaults.get("failures") or 0)
+    note = ("\nApp on Serve's defaults: the peer on a Ray of its own started before the main run "
+            "(`benchmarks/serve_defaults.py`: `joey.cluster.ensure_serve` with "
+            "`serve_haproxy=False, serve_fast_replicas=False`, so HTTP goes through Serve's "
+            "Python proxy and replicas keep Serve's default loop settings; what a user gets "
+            "without joey). App on joey's Ray: the same peer in the main run (HAProxy in front, "
+            "as joey starts Ray). 10,000 rows: the plain peer (`peer-http` of the batch sweep, "
+            "same rows, median of the timed calls, 60 ms settle pause after each call); single "
+            f"row: `{peer_name}` under the small-request loads. Ratios divide the numbers as "
+            "shown (for p50, below 1 is faster).")
+    if defaults.get("error"):
+        note += f" **Error on Serve's defaults:** `{defaults['error']}`."
+    if failed:
+        note += f" **{failed} failed request(s) on Serve's defaults.**"
+    return "\n".join(out) + "\n" + note + "\n"
+
+
+def _serve_text(serve: dict[str, Any] | None) -> str:
+    if not serve:
+        return ""
+    return (f"Serve's HTTP entry: {serve.get('http_entry')}, fast replicas "
+            f"{'on' if serve.get('serve_fast_replicas') else 'off'}; ")
 
 
 def results_markdown(results: dict[str, Any]) -> str:
@@ -357,6 +504,7 @@ def results_markdown(results: dict[str, Any]) -> str:
         f"{host.get('cores')} cores ({host.get('cpu_model')}), {host.get('memory_gb')} GB; "
         f"Python {host.get('python')}, Ray {host.get('ray')}, onnxruntime "
         f"{host.get('onnxruntime')} ({', '.join(host.get('onnxruntime_providers', []))}); "
+        f"{_serve_text(results.get('serve'))}"
         f"load average {results.get('loadavg_start')} at start, {results.get('loadavg_end')} "
         f"at end; took {results.get('elapsed_s')} s. Failed requests: "
         f"{sum(failures.values())} {failures}.",
@@ -380,6 +528,8 @@ def results_markdown(results: dict[str, Any]) -> str:
     lines += ["", "#### Throughput by batch size", "", batch_tables(results),
               "#### Small requests (ccfraud, one row per request, HTTP Arrow)", "",
               small_requests_table(results), "",
+              "#### The app on Serve's defaults, the app on joey's Ray, and joey (ccfraud)", "",
+              serve_defaults_table(results), "",
               "#### Chained steps (ccfraud)", "", chain_table(results),
               "#### Per-request pieces (ccfraud, HTTP Arrow request)", "", stages_table(results),
               "#### Cold start (fresh one-step ccfraud pipeline; Ray already running)", "",
@@ -480,15 +630,21 @@ def _relative(path: Path, base: Path) -> str:
 
 
 def main(argv: Iterable[str] | None = None) -> int:
-    """Re-render README and chart from a results JSON: ``python -m benchmarks.report FILE``."""
-    args = list(argv if argv is not None else sys.argv[1:])
-    if not args:
-        print("usage: python -m benchmarks.report RESULTS.json [README.md]")
-        return 2
-    source = Path(args[0])
-    readme = Path(args[1]) if len(args) > 1 else Path(__file__).resolve().parent / "README.md"
-    results = json.loads(source.read_text())
-    for path in write_all(results, source.parent, readme):
+    """Re-render README and chart from a results JSON: ``python -m benchmarks.report FILE
+    [README] [--out DIR]`` (the JSON, with its targets recomputed, and the chart are written to
+    ``--out``, by default beside FILE; the README is benchmarks/README.md unless given)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("results", type=Path, help="a results JSON written by benchmarks.run")
+    parser.add_argument("readme", type=Path, nargs="?",
+                        default=Path(__file__).resolve().parent / "README.md",
+                        help="README whose results/targets markers are rewritten")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="directory for the JSON and chart (default: beside RESULTS)")
+    args = parser.parse_args(list(argv) if argv is not None else None)
+    results = json.loads(args.results.read_text())
+    for path in write_all(results, args.out or args.results.parent, args.readme):
         print("wrote", path)
     return 0
 

@@ -1,10 +1,15 @@
 """``python -m benchmarks.run [--quick] [--out benchmarks/results]``.
 
-Starts one local Ray and Serve (loopback only), builds the models, deploys the peer apps and
-joey's pipelines (one deployment per step, and fused with ``fuse_steps``), times every path,
-profiles the single-row hot path with py-spy (``benchmarks/profile.py``; ``--profile``, on by
-default in full mode), writes JSON + README tables + PNG, cleans up, and exits non-zero when any
-request failed.
+First, in a subprocess on a Ray of its own, the hand-written app (the peer) on Serve's
+defaults: Serve's Python proxy, default loop settings (``benchmarks/serve_defaults.py``; what a
+user gets without joey; ``--no-serve-defaults`` skips it). Then starts one local Ray and Serve
+the way joey does by default (loopback only; HAProxy as the HTTP entry, fast replicas), builds
+the models, deploys the peer apps and joey's pipelines (the default layout, where the placement
+rule runs a native chain inside the ingress replicas as one deployment, and the "separate"
+layout, ``fuse_steps(False)``: every model a deployment of its own behind a separate ingress),
+times every path, profiles the single-row hot path with py-spy (``benchmarks/profile.py``;
+``--profile``, on by default in full mode), writes JSON + README tables + PNG, cleans up, and
+exits non-zero when any request failed.
 """
 
 from __future__ import annotations
@@ -175,17 +180,21 @@ class Bench:
 
     # ------------------------------------------------------------ deploy helpers
 
-    def deploy(self, name: str, steps: list[Any], fused: bool = False) -> Any:
+    def deploy(self, name: str, steps: list[Any], fuse: bool | None = None) -> Any:
+        """Deploy ``steps`` as pipeline ``name``. ``fuse`` None: joey's default layout (the
+        placement rule); False: every model a deployment of its own behind a separate ingress
+        (``fuse_steps(False)``); True: every model inside the ingress (``fuse_steps(True)``)."""
         import joey
 
         pipeline = self.client.build_pipeline(name).clear()
         for step in steps:
             pipeline = pipeline.add_model_step(step)
         started = time.monotonic()
-        config = joey.DeploymentConfigBuilder().fuse_steps().build() if fused else None
+        config = None if fuse is None else joey.DeploymentConfigBuilder().fuse_steps(fuse).build()
         pipeline.deploy(deployment_config=config)
         self.pipelines.append(pipeline)
-        log(f"deployed joey pipeline {name!r} ({len(steps)} step(s)) in "
+        layout = {None: "default layout", False: "separate", True: "fuse_steps(True)"}[fuse]
+        log(f"deployed joey pipeline {name!r} ({len(steps)} step(s), {layout}) in "
             f"{time.monotonic() - started:.1f}s at {pipeline.url()}")
         return pipeline
 
@@ -289,19 +298,20 @@ def run_ccfraud(bench: Bench, timings: dict[str, float]) -> None:
             batched_model = bench.upload("ccfraud-batched", model.path, ["tensor"])
         batched = bench.deploy("ccfraud-batched", [batched_model])
         bench.results["batching"] = batching
-        # fuse_steps: every step runs inside the ingress replica (no hop between steps)
-        one_fused = bench.deploy("ccfraud-fused", [one], fused=True)
-        three_fused = bench.deploy("ccfraud-chain3-fused", chain_models, fused=True)
-        batched_fused = bench.deploy("ccfraud-fused-batched", [batched_model], fused=True)
+        # fuse_steps(False): every model a deployment of its own behind a separate ingress
+        # (one Serve hop per step; the layout joey used by default before placement)
+        one_separate = bench.deploy("ccfraud-separate", [one], fuse=False)
+        three_separate = bench.deploy("ccfraud-chain3-separate", chain_models, fuse=False)
+        batched_separate = bench.deploy("ccfraud-separate-batched", [batched_model], fuse=False)
 
     with phase("ccfraud: batch sweep", timings):
         limit_session = ort_session(model.path, bench.cores)
         paths = [P.limit_path([limit_session]), *bench.peer_paths(peer_app, peer_url, "dense_1"),
                  *bench.joey_paths(one_step, "dense_1"),
-                 P.joey_http_arrow_path(bench.http, one_fused.url(), "dense_1",
-                                        name="joey-fused"),
-                 P.joey_http_arrow_path(bench.http, one_fused.url(), "dense_1",
-                                        name="joey-fused-out", params=P.JOEY_OUT_PARAMS)]
+                 P.joey_http_arrow_path(bench.http, one_separate.url(), "dense_1",
+                                        name="joey-separate"),
+                 P.joey_http_arrow_path(bench.http, one_step.url(), "dense_1",
+                                        name="joey-out", params=P.JOEY_OUT_PARAMS)]
         bench.sweep("ccfraud", model, paths)
         chain_sessions = [ort_session(f, bench.cores) for _, f, _ in chain_files]
         chain_paths = [P.limit_path(chain_sessions),
@@ -336,12 +346,13 @@ def run_ccfraud(bench: Bench, timings: dict[str, float]) -> None:
             {"1-step http-arrow": http_call(one_step.url()),
              "3-step http-arrow": http_call(three_step.url()),
              "1-step sdk": sdk_call(one_step), "3-step sdk": sdk_call(three_step),
-             "1-step fused http-arrow": http_call(one_fused.url()),
-             "3-step fused http-arrow": http_call(three_fused.url()),
-             "1-step fused sdk": sdk_call(one_fused), "3-step fused sdk": sdk_call(three_fused)},
+             "1-step separate http-arrow": http_call(one_separate.url()),
+             "3-step separate http-arrow": http_call(three_separate.url()),
+             "1-step separate sdk": sdk_call(one_separate),
+             "3-step separate sdk": sdk_call(three_separate)},
             mode.chain_rounds, mode.chain_per_round, mode.chain_budget_s)
         chain: dict[str, Any] = {name: s.to_dict() for name, s in samples.items()}
-        for transport in ("http-arrow", "sdk", "fused http-arrow", "fused sdk"):
+        for transport in ("http-arrow", "sdk", "separate http-arrow", "separate sdk"):
             p1 = chain[f"1-step {transport}"]["p50_ms"]
             p3 = chain[f"3-step {transport}"]["p50_ms"]
             per_step = (p3 - p1) / 2 if p1 is not None and p3 is not None else None
@@ -357,15 +368,16 @@ def run_ccfraud(bench: Bench, timings: dict[str, float]) -> None:
         run_logging(bench, model, one_step, http_call)
 
     with phase("ccfraud: small requests", timings):
-        # Serve's default max_ongoing_requests (5) makes the minimal peer collapse under 32
-        # clients (the proxy backs off while the replica is full); the tuned peer shows what
-        # the same code does with a queue as deep as joey's steps allow.
+        # Serve's default max_ongoing_requests (5) made the minimal peer collapse under 32
+        # clients behind Serve's Python proxy (it backs off while the replica is full); the
+        # tuned peer shows what the same code does with a queue as deep as joey's ingress
+        # allows (64), and is the peer the targets compare joey with.
         tuned_app, tuned_url = bench.deploy_peer(model, max_ongoing_requests=PEER_TUNED_ONGOING)
         loads = []
         targets = [("joey", one_step.url(), P.JOEY_PARAMS),
                    ("joey-batched", batched.url(), P.JOEY_PARAMS),
-                   ("joey-fused", one_fused.url(), P.JOEY_PARAMS),
-                   ("joey-fused-batched", batched_fused.url(), P.JOEY_PARAMS),
+                   ("joey-separate", one_separate.url(), P.JOEY_PARAMS),
+                   ("joey-separate-batched", batched_separate.url(), P.JOEY_PARAMS),
                    ("peer", peer_url, []), ("peer-tuned", tuned_url, [])]
         for concurrency in mode.concurrency:
             for name, url, params in targets:
@@ -374,7 +386,7 @@ def run_ccfraud(bench: Bench, timings: dict[str, float]) -> None:
                                     mode.load_warmup_s)
                 d = result.to_dict()
                 loads.append(d)
-                log(f"  {name:13s} c={concurrency:<3d} {d['requests_per_s'] or 0:8.1f} req/s "
+                log(f"  {name:21s} c={concurrency:<3d} {d['requests_per_s'] or 0:8.1f} req/s "
                     f"p50 {d['p50_ms'] or 0:7.2f} ms p99 {d['p99_ms'] or 0:7.2f} ms "
                     f"n={d['requests']} failures={d['failures']}")
         bench.results["small_requests"] = loads
@@ -411,7 +423,8 @@ def run_ccfraud(bench: Bench, timings: dict[str, float]) -> None:
         bench.results["cold_start"] = colds
 
     with phase("ccfraud: undeploy", timings):
-        for pipeline in (one_step, three_step, batched, one_fused, three_fused, batched_fused):
+        for pipeline in (one_step, three_step, batched, one_separate, three_separate,
+                         batched_separate):
             bench.undeploy(pipeline)
         bench.delete_peer(peer_app)
 
@@ -612,6 +625,75 @@ def run_logging(bench: Bench, model: bench_models.BenchModel, one_step: Any,
     bench.undeploy(off)
 
 
+def serve_info(bench: Bench) -> dict[str, Any]:
+    """How the main run's Serve answers HTTP: HAProxy (``ray::HAProxyManager`` runs) or Serve's
+    Python proxy (``ray::ProxyActor``), and joey's settings for it."""
+    from benchmarks import profile as hot_path
+
+    titles = [title for _, title in hot_path.ray_processes()]
+    if any(t.startswith("ray::HAProxyManager") for t in titles):
+        entry = "HAProxy"
+    elif any(t.startswith("ray::ProxyActor") for t in titles):
+        entry = "Serve's Python proxy"
+    else:
+        entry = "unknown (no HAProxyManager or ProxyActor process seen)"
+    return {"http_entry": entry, "serve_haproxy": bench.settings.serve_haproxy,
+            "serve_fast_replicas": bench.settings.serve_fast_replicas}
+
+
+def run_group(command: list[str], limit_s: float) -> int | None:
+    """Run ``command`` in a session of its own (its Ray's processes with it): its exit status,
+    or None when it ran past ``limit_s`` and the group was stopped. Ctrl-C stops the group too."""
+    import signal
+    import subprocess
+
+    child = subprocess.Popen(command, cwd=HERE.parent, start_new_session=True)
+
+    def stop(sig: int) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(child.pid, sig)
+
+    try:
+        return child.wait(timeout=limit_s)
+    except BaseException as exc:
+        stop(signal.SIGTERM)
+        try:
+            child.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            stop(signal.SIGKILL)
+            child.wait()
+        if isinstance(exc, subprocess.TimeoutExpired):
+            return None
+        raise
+
+
+def run_serve_defaults(results: dict[str, Any], mode: Mode, scratch: FilePath,
+                       timings: dict[str, float]) -> None:
+    """``benchmarks.serve_defaults`` in a subprocess (its own Ray, shut down when it ends),
+    before the main run starts its Ray: the peer on Serve's defaults. Never raises."""
+    import json
+
+    with phase("serve defaults (the app without joey, own Ray)", timings):
+        out = scratch / "serve-defaults.json"
+        command = [sys.executable, "-m", "benchmarks.serve_defaults", "--out", str(out)]
+        if mode.quick:
+            command.append("--quick")
+        limit_s = 300 if mode.quick else 600
+        entry: dict[str, Any]
+        try:
+            returncode = run_group(command, limit_s)
+            if out.exists():
+                entry = json.loads(out.read_text())
+            else:
+                stopped = f" (stopped after {limit_s} s)" if returncode is None else ""
+                entry = {"error": f"exited {returncode}{stopped} without writing {out.name}",
+                         "failures": 1}
+        except Exception as exc:
+            entry = {"error": f"{type(exc).__name__}: {exc}"[:500], "failures": 1}
+        results["serve_defaults"] = entry
+        log(f"  serve defaults: {entry.get('summary')}; error {entry.get('error')}")
+
+
 def count_failures(results: dict[str, Any]) -> dict[str, int]:
     failures = {
         "batch": sum(c["failures"] for c in results.get("batch", [])),
@@ -624,6 +706,8 @@ def count_failures(results: dict[str, Any]) -> dict[str, int]:
         "small_requests": sum(x["failures"] for x in results.get("small_requests", [])),
         "cold_start": sum(1 for x in results.get("cold_start", []) if x.get("error")),
     }
+    if "serve_defaults" in results:  # failed requests on Serve's defaults, or a crash there
+        failures["serve_defaults"] = int((results["serve_defaults"] or {}).get("failures") or 0)
     if "profile" in results:  # failed requests under the profile's load, or a profile crash
         failures["profile"] = int((results["profile"] or {}).get("failures") or 0)
     if results.get("fatal"):
@@ -641,6 +725,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", default="ccfraud,aloha,aloha-tf", help="comma-separated subset")
     parser.add_argument("--profile", action=argparse.BooleanOptionalAction, default=None,
                         help="py-spy profile of the single-row hot path (default: on in full mode)")
+    parser.add_argument("--serve-defaults", action=argparse.BooleanOptionalAction, default=True,
+                        help="first measure the peer on a Ray with Serve's defaults, in a "
+                             "subprocess (with ccfraud; default: on)")
     args = parser.parse_args(argv)
     mode = QUICK if args.quick else FULL
     wanted = {m.strip() for m in args.models.split(",") if m.strip()}
@@ -660,6 +747,8 @@ def main(argv: list[str] | None = None) -> int:
                                    "warmup_s": mode.load_warmup_s,
                                    "concurrency": list(mode.concurrency),
                                    "max_requests": mode.load_max_requests},
+        # the SDK and handle ratios of the last full run before placement, to compare with
+        "baseline": report.baseline_summary(report.BASELINE),
     }
     timings: dict[str, float] = {}
     log(f"joey benchmarks ({'quick' if mode.quick else 'full'}) on {machine}: "
@@ -669,10 +758,14 @@ def main(argv: list[str] | None = None) -> int:
         scratch = FilePath(tmp)
         (scratch / "models").mkdir()
         bench: Bench | None = None
+        if args.serve_defaults and "ccfraud" in wanted:
+            run_serve_defaults(results, mode, scratch, timings)
         try:
             with phase("start ray + serve", timings):
                 bench = Bench(mode, scratch)
             bench.results = results
+            results["serve"] = serve_info(bench)
+            log(f"Serve: {results['serve']}")
             if "ccfraud" in wanted:
                 run_ccfraud(bench, timings)
             if "aloha" in wanted:

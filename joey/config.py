@@ -35,6 +35,16 @@ class Settings(BaseSettings):
     """Address the Serve HTTP proxy binds to."""
     http_port: int = 8000
     """Port of the Serve HTTP proxy."""
+    serve_haproxy: bool = True
+    """A Ray that joey starts answers HTTP through HAProxy (shipped with ``ray[serve]``), which
+    forwards straight to the ingress replicas, instead of through Serve's Python proxy: one
+    hop less per request. A joined cluster keeps its own choice (``RAY_SERVE_ENABLE_HA_PROXY``)."""
+    serve_fast_replicas: bool = True
+    """Replicas run Serve's throughput-optimized loop settings (``RAY_SERVE_THROUGHPUT_OPTIMIZED``),
+    set on each deployment, never in the SDK's process."""
+    serve_drain_s: float = 1.0
+    """How long a stopping ingress replica stays reachable so HAProxy can take it out of
+    rotation (Serve's default, 30 s, would make every undeploy and redeploy wait that long)."""
     ray_num_cpus: int | None = None
     """CPUs a locally started Ray advertises; default: what the machine has."""
     deploy_timeout_s: float = 120.0

@@ -105,6 +105,8 @@ class ModelStep(_Frozen):
     kind: Literal["model"] = "model"
     model: ModelSpec
     options: ServeOptions = Field(default_factory=ServeOptions)
+    in_ingress: bool = False
+    """Runs inside the ingress replicas (no hop); ``options`` then apply to the ingress."""
 
     @property
     def branches(self) -> tuple[ModelStep, ...]:
@@ -172,8 +174,12 @@ class DeploymentSpec(_Frozen):
     )
     cache_dir: str
     """Local directory where replicas keep artifacts fetched by URI."""
-    fused: bool = False
-    """Run every step inside the ingress replica (no hop between steps)."""
+    max_in_flight: int | None = None
+    """Requests an ingress replica that runs models takes at once (its steps' ongoing plus
+    queued limits); past it, 503 with Retry-After. None: Serve's own limits only."""
+    replica_env: dict[str, str] = Field(default_factory=dict)
+    """Environment variables of every replica of the application (Serve's loop settings),
+    set per deployment so they never reach the SDK's process."""
     validations: tuple[Validation, ...] = ()
     shadow_grace_ms: float = 100.0
     """How long after the champion's answer the ingress waits for shadow challengers."""
@@ -201,8 +207,23 @@ class DeploymentSpec(_Frozen):
 
     @property
     def branches(self) -> tuple[ModelStep, ...]:
-        """Every model step of every step, in order: one Serve deployment each."""
+        """Every model step of every step, in order."""
         return tuple(branch for step in self.steps for branch in step.branches)
+
+    @property
+    def hosted(self) -> tuple[ModelStep, ...]:
+        """The models that run inside the ingress replicas."""
+        return tuple(branch for branch in self.branches if branch.in_ingress)
+
+    @property
+    def remote(self) -> tuple[ModelStep, ...]:
+        """The models that run in Serve deployments of their own, one each."""
+        return tuple(branch for branch in self.branches if not branch.in_ingress)
+
+    @property
+    def fused(self) -> bool:
+        """Every model runs inside the ingress: a request makes no hop between steps."""
+        return not self.remote
 
     def live_config(self) -> dict[str, Any]:
         """What may change without restarting a replica: split weights, validations, the

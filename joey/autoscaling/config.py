@@ -46,8 +46,10 @@ class DeploymentConfig(BaseModel):
     """joey: requests one step replica works on at once."""
     max_queued_requests: int | None = None
     """joey: requests a step may queue before answering 503 (None: unbounded)."""
-    fuse_steps: bool = False
-    """joey: run a chain of native steps inside the ingress replica, saving a hop per step."""
+    fuse_steps: bool | None = None
+    """joey: where models run (``joey.autoscaling.placement``): None, the default, puts the
+    ingress in the first step's replicas and native models without settings of their own in
+    there too; True runs every model in the ingress; False gives every model its own deployment."""
 
 
 def _uid(model_version: Any) -> str:
@@ -160,8 +162,10 @@ class DeploymentConfigBuilder:
         """joey: requests one step replica works on at once."""
         return self._with(max_ongoing_requests=count)
 
-    def fuse_steps(self, enabled: bool = True) -> DeploymentConfigBuilder:
-        """joey: run every (native) step inside the ingress replica, with the engine resources."""
+    def fuse_steps(self, enabled: bool | None = True) -> DeploymentConfigBuilder:
+        """joey: True runs every (native) step inside the ingress replicas with the engine's
+        resources; False gives every step a deployment of its own behind a separate ingress;
+        None (the default) decides per step (``joey.autoscaling.placement``)."""
         return self._with(fuse_steps=enabled)
 
     def build(self) -> DeploymentConfig:

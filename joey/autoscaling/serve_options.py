@@ -88,14 +88,14 @@ def step_options(config: DeploymentConfig, model_uid: str, native: bool,
     )
 
 
-def ingress_options(config: DeploymentConfig) -> ServeOptions:
-    """The ingress composes and answers; it reserves only what ``lb_*`` asks for.
+def engine_options(config: DeploymentConfig) -> ServeOptions:
+    """What a native model without settings of its own runs with: the engine's resources."""
+    return step_options(config, "", native=True)
 
-    With ``fuse_steps`` it also runs the models, so it takes the engine's resources and replicas.
-    """
-    if config.fuse_steps:
-        fused = step_options(config, "", native=True)
-        return fused.model_copy(update={"max_ongoing_requests": max(fused.max_ongoing_requests, 64)})
+
+def ingress_options(config: DeploymentConfig) -> ServeOptions:
+    """An ingress that runs no model composes and answers; it reserves only what ``lb_*`` asks
+    for (one that runs models takes theirs: ``joey.autoscaling.placement``)."""
     actor: dict[str, Any] = {"num_cpus": config.lb_cpus or 0}
     if config.lb_memory:
         actor["memory"] = memory_bytes(config.lb_memory)

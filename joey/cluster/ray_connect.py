@@ -76,21 +76,41 @@ def _start_local(settings: Settings) -> None:
     or a ``ray_current_cluster`` file (live or stale) names another one; without it,
     ``ray.init()`` joins whatever those name.
     """
+    from joey.cluster.serve_env import haproxy_env
+
     with _loopback_node():
         import ray
 
         if ray.is_initialized():
             return
         # No _node_ip_address="127.0.0.1": ray.init maps a loopback address back to the
-        # machine's external address unless the switch _loopback_node sets is off.
-        ray.init(
-            address=_LOCAL,
-            num_cpus=settings.ray_num_cpus,
-            include_dashboard=False,
-            namespace="joey",
-            log_to_driver=False,
-        )
+        # machine's external address unless the switch _loopback_node sets is off. Every
+        # process this starts inherits the environment as it is now.
+        with _environment(haproxy_env(settings)):
+            ray.init(
+                address=_LOCAL,
+                num_cpus=settings.ray_num_cpus,
+                include_dashboard=False,
+                namespace="joey",
+                log_to_driver=False,
+            )
     logger.info("started a local Ray on 127.0.0.1")
+
+
+@contextmanager
+def _environment(env: dict[str, str]) -> Iterator[None]:
+    """``env`` in this process's environment while the block runs (Ray processes started in
+    it inherit it); then restore what was, so the SDK's own process never runs with it."""
+    previous = {name: os.environ.get(name) for name in env}
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 @contextmanager

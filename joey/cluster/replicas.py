@@ -44,12 +44,10 @@ def cluster_gpus() -> float:
 
 
 def deployment_models(spec: DeploymentSpec) -> dict[str, tuple[ModelSpec, ...]]:
-    """Each Serve deployment of ``spec``'s application -> the models it runs (the ingress none,
-    unless the steps are fused into it)."""
+    """Each Serve deployment of ``spec``'s application -> the models it runs (the ingress runs
+    those placed in it, maybe none)."""
     plan = plan_app(spec)
-    if spec.fused:
-        return {plan.ingress.name: tuple(branch.model for branch in spec.branches)}
-    layout: dict[str, tuple[ModelSpec, ...]] = {plan.ingress.name: ()}
-    for planned, branch in zip(plan.steps, spec.branches, strict=True):
+    layout: dict[str, tuple[ModelSpec, ...]] = {plan.ingress.name: tuple(b.model for b in spec.hosted)}
+    for planned, branch in zip(plan.steps, spec.remote, strict=True):
         layout[planned.name] = (branch.model,)
     return layout

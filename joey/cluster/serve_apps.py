@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import time
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,6 +18,8 @@ from joey.deployments.app import build_app, retired_steps
 from joey.deployments.failures import as_joey_error
 from joey.errors import DeploymentError, InferenceTimeoutError
 from joey.spec import DeploymentSpec
+
+logger = logging.getLogger(__name__)
 
 # Serve's application states -> the status strings of the contract
 _STATUS = {
@@ -55,13 +60,17 @@ def app_state(name: str) -> AppState:
 
 
 def run_app(spec: DeploymentSpec, wait: bool, timeout_s: float,
-            tick: Callable[[], None] = lambda: None, previous: DeploymentSpec | None = None) -> AppState:
+            tick: Callable[[], None] = lambda: None, previous: DeploymentSpec | None = None,
+            http_base: str | None = None) -> AppState:
     """Deploy (or update in place) the pipeline's application; optionally wait until it serves.
 
     Replacing a running ``previous`` version is a hot swap that fails no request: first the
     new version with the old step deployments still in it (old ingress replicas keep
     calling them while Serve rolls the ingress over), then, once it runs, without them.
-    ``tick`` is called about once a second while waiting (the SDK prints a dot).
+    ``tick`` is called about once a second while waiting (the SDK prints a dot). With
+    ``http_base`` (Serve's HTTP entry), waiting also covers the route: Serve reports an
+    application running before HAProxy has reloaded with its route, and a request sent in
+    between is answered 404.
     """
     retired = retired_steps(previous, spec) if previous is not None else ()
     if retired and app_state(spec.app_name).status == "Running":
@@ -70,7 +79,36 @@ def run_app(spec: DeploymentSpec, wait: bool, timeout_s: float,
     _deploy(spec, ())
     if not wait:
         return app_state(spec.app_name)
-    return _wait_running(spec, timeout_s, tick)
+    started = time.monotonic()
+    state = _wait_running(spec, timeout_s, tick)
+    if http_base is not None:
+        _wait_routed(spec, http_base, max(timeout_s - (time.monotonic() - started), ROUTE_WAIT_MIN_S), tick)
+    return state
+
+
+ROUTE_WAIT_MIN_S = 10.0
+
+
+def _wait_routed(spec: DeploymentSpec, http_base: str, timeout_s: float, tick: Callable[[], None]) -> None:
+    """Until Serve's HTTP entry lists the pipeline's route (``GET /-/routes``, answered by
+    HAProxy and by Serve's proxy alike). A route that does not show up in time is logged, not
+    raised: the application runs, and the entry may be elsewhere than ``http_base``."""
+    deadline = time.monotonic() + timeout_s
+    ticker = _Ticker(tick)
+    url = f"{http_base.rstrip('/')}/-/routes"
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as answer:
+                if spec.route_prefix in json.loads(answer.read() or b"{}"):
+                    return
+        except (OSError, ValueError):
+            pass
+        if time.monotonic() > deadline:
+            logger.warning("%s runs but %s does not list %s after %.0fs", spec.app_name, url,
+                           spec.route_prefix, timeout_s)
+            return
+        ticker()
+        time.sleep(0.05)
 
 
 def _deploy(spec: DeploymentSpec, retired: tuple[Any, ...]) -> None:

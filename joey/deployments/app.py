@@ -50,11 +50,12 @@ def step_deployment_name(index: int, model_name: str, branch: int | None = None)
 
 
 def plan_app(spec: DeploymentSpec) -> AppPlan:
-    """What ``build_app`` will bind, as plain data."""
+    """What ``build_app`` will bind, as plain data: the ingress (which runs the models placed in
+    it) and one deployment per model placed apart."""
     steps = tuple(
         DeploymentPlan(
             name=step_deployment_name(index, branch.model.name, None if step.kind == "model" else number),
-            options=branch.options.deployment_kwargs(),
+            options=_with_env(branch.options.deployment_kwargs(), spec.replica_env),
             init_args=(
                 branch.model.model_dump_json(),
                 spec.cache_dir,
@@ -64,14 +65,26 @@ def plan_app(spec: DeploymentSpec) -> AppPlan:
         )
         for index, step in enumerate(spec.steps)
         for number, branch in enumerate(step.branches)
-        if not spec.fused
+        if not branch.in_ingress
     )
     ingress = DeploymentPlan(
         name=INGRESS_NAME,
-        options={**spec.ingress_options.deployment_kwargs(), "user_config": spec.live_config()},
+        options={**_with_env(spec.ingress_options.deployment_kwargs(), spec.replica_env),
+                 "user_config": spec.live_config()},
         init_args=(spec.without_live().to_json(),),
     )
     return AppPlan(spec.app_name, spec.route_prefix, ingress, steps)
+
+
+def _with_env(kwargs: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
+    """Deployment options with ``env`` added to the replica's environment (its own win)."""
+    if not env:
+        return kwargs
+    actor = dict(kwargs.get("ray_actor_options") or {})
+    runtime_env = dict(actor.get("runtime_env") or {})
+    runtime_env["env_vars"] = {**env, **(runtime_env.get("env_vars") or {})}
+    actor["runtime_env"] = runtime_env
+    return {**kwargs, "ray_actor_options": actor}
 
 
 def retired_steps(previous: DeploymentSpec, spec: DeploymentSpec) -> tuple[DeploymentPlan, ...]:

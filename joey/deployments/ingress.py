@@ -11,6 +11,7 @@ No ``from __future__ import annotations`` here: FastAPI reads the route signatur
 import asyncio
 import contextlib
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
@@ -22,7 +23,7 @@ from joey.deployments.failures import as_joey_error
 from joey.deployments.loopback import keep_replica_grpc_on_loopback
 from joey.deployments.metrics import PipelineMetrics
 from joey.deployments.runner import PipelineRunner
-from joey.deployments.step import local_steps
+from joey.deployments.step import pipeline_steps
 from joey.errors import JoeyError, OverCapacityError
 from joey.logs import ERRORS_DIR, error_rows
 from joey.logs.compact import Compactor
@@ -64,12 +65,13 @@ class PipelineIngress:
 
     def __init__(self, spec_json: str, *steps: object) -> None:
         """``spec_json``: the spec without its live settings (those come by ``reconfigure``);
-        ``steps``: a handle per model of the spec, then any retired ones (never called)."""
+        ``steps``: a handle per model placed apart (``spec.remote``), then any retired ones
+        (never called). Models placed in the ingress are loaded here."""
         keep_replica_grpc_on_loopback()
         self._spec = DeploymentSpec.from_json(spec_json)
         context = serve.get_replica_context()
         self._partition = f"{context.app_name}#{context.replica_id.unique_id}"
-        self._steps = tuple(local_steps(self._spec)) if self._spec.fused else steps[:len(self._spec.branches)]
+        self._steps = pipeline_steps(self._spec, steps[:len(self._spec.remote)])
         log_dir = self._spec.log_dir
         self._writer = (BackgroundWriter(SegmentWriter(log_dir, self._partition, self._spec.log_segment_bytes),
                                          self._spec.log_max_pending) if log_dir else None)
@@ -78,6 +80,7 @@ class PipelineIngress:
         self._compactor = Compactor(log_dir, self._spec.log_compact_interval_s) if log_dir else None
         self._metrics = PipelineMetrics(self._spec.workspace, self._spec.pipeline)
         self._runner = self._make_runner(self._spec)
+        self._in_flight = 0
 
     def _make_runner(self, spec: DeploymentSpec) -> PipelineRunner:
         return PipelineRunner(spec, self._steps, self._partition,
@@ -89,6 +92,18 @@ class PipelineIngress:
         if self._errors is not None:
             with contextlib.suppress(LogFull):
                 self._errors.submit(error_rows(error))
+
+    @contextlib.contextmanager
+    def _admitted(self) -> Iterator[None]:
+        """One request in flight; past ``spec.max_in_flight``, a 503 with Retry-After."""
+        limit = self._spec.max_in_flight
+        if limit is not None and self._in_flight >= limit:
+            raise OverCapacityError(f"{limit} requests in flight in this replica", 1)
+        self._in_flight += 1
+        try:
+            yield
+        finally:
+            self._in_flight -= 1
 
     def reconfigure(self, live: dict[str, Any]) -> None:
         """Serve's ``user_config``: new split weights, validations or shadow grace, in place."""
@@ -125,7 +140,8 @@ class PipelineIngress:
                 include=tuple(params.getlist("dataset[]") + params.getlist("dataset")) or ("*",),
                 exclude=tuple(params.getlist("dataset.exclude[]") + params.getlist("dataset.exclude")),
             )
-            flat = await self._runner.run(table, wanted)
+            with self._admitted():
+                flat = await self._runner.run(table, wanted)
             body, content_type = write_body(shape(flat, params.get("dataset.separator")), answer)
             return Response(body, media_type=content_type)
         except Exception as exc:  # every failure is answered, never raised to the proxy
@@ -144,7 +160,8 @@ class PipelineIngress:
     ) -> pa.Table:
         """Handle entry: a ``pa.Table`` in, the flat result table out (SDK defaults)."""
         try:
-            flat = await self._runner.run(table, DatasetFilter.for_sdk(dataset, dataset_exclude))
+            with self._admitted():
+                flat = await self._runner.run(table, DatasetFilter.for_sdk(dataset, dataset_exclude))
         except Exception as exc:
             error = as_joey_error(exc)
             self._failed(error)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from ray import serve
@@ -14,7 +15,7 @@ from joey.artifacts import fetch_artifact
 from joey.deployments.loopback import keep_replica_grpc_on_loopback
 from joey.errors import JoeyError, ModelError
 from joey.runtimes import runtime_class, runtime_key
-from joey.spec import DeploymentSpec, ModelSpec
+from joey.spec import DeploymentSpec, ModelSpec, ModelStep
 from joey.tables import InferenceData
 
 logger = logging.getLogger(__name__)
@@ -44,6 +45,14 @@ class StepDeployment:
             result: InferenceData = await self._predict_batch(data)
             return result
         return self._run(data)
+
+    async def predict_off_loop(self, data: InferenceData) -> InferenceData:
+        """``predict`` with the model on a worker thread: in the ingress, the event loop keeps
+        taking requests (and counting them against the admission limit) while a model runs."""
+        if self._batching:
+            result: InferenceData = await self._predict_batch(data)
+            return result
+        return await asyncio.to_thread(self._run, data)
 
     @serve.batch(max_batch_size=1, batch_wait_timeout_s=0.0)
     async def _predict_batch(self, requests: list[InferenceData]) -> list[InferenceData]:
@@ -100,16 +109,48 @@ class _LocalMethod:
 
 
 class LocalStep:
-    """A step running inside the caller's replica (fused chains): no hop, same code."""
+    """A step running inside the caller's replica: no hop, same code."""
 
     def __init__(self, step: StepDeployment) -> None:
-        self.predict = _LocalMethod(step.predict)
+        self.predict = _LocalMethod(step.predict_off_loop)
 
 
-def local_steps(spec: DeploymentSpec) -> Iterator[LocalStep]:
-    """Every model of ``spec`` loaded in this process."""
-    for branch in spec.branches:
-        yield LocalStep(StepDeployment(
-            branch.model.model_dump_json(), spec.cache_dir,
-            branch.options.max_batch_size, branch.options.batch_wait_timeout_s,
-        ))
+def local_step(branch: ModelStep, cache_dir: str) -> LocalStep:
+    """Load ``branch``'s model in this process."""
+    return LocalStep(StepDeployment(branch.model.model_dump_json(), cache_dir,
+                                    branch.options.max_batch_size, branch.options.batch_wait_timeout_s))
+
+
+BY_REFERENCE_BYTES = 1 << 20
+"""Batches at least this big go to a step by reference (Ray's object store: zero-copy numpy on
+the same node, no size limit); smaller ones by value (direct gRPC where the replica's settings
+choose it, which refuses messages over 4 MiB). Measured break-even: ~1 MB (RAY_NOTES.md §1)."""
+
+
+class _RemoteMethod:
+    """``predict.remote(data)`` on a step deployment, by value or by reference by size."""
+
+    def __init__(self, handle: Any) -> None:
+        self._by_value = handle
+        self._by_reference = handle.options(_by_reference=True)
+
+    def remote(self, data: InferenceData) -> Awaitable[InferenceData]:
+        size = sum(getattr(value, "nbytes", 0) for value in data.values())
+        handle = self._by_reference if size >= BY_REFERENCE_BYTES else self._by_value
+        response: Awaitable[InferenceData] = handle.predict.remote(data)
+        return response
+
+
+class RemoteStep:
+    """A step in a Serve deployment of its own, reached through its handle."""
+
+    def __init__(self, handle: Any) -> None:
+        self.predict = _RemoteMethod(handle)
+
+
+def pipeline_steps(spec: DeploymentSpec, handles: Sequence[Any]) -> tuple[LocalStep | RemoteStep, ...]:
+    """One step per model of ``spec``, in order: loaded here when placed in the ingress, else
+    the next of ``handles`` (one per model placed apart, in order)."""
+    remote = iter(handles)
+    return tuple(local_step(branch, spec.cache_dir) if branch.in_ingress else RemoteStep(next(remote))
+                 for branch in spec.branches)

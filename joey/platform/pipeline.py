@@ -215,7 +215,8 @@ class Pipeline:
             echo(f"Waiting for deployment - this will take up to {timeout_s:.0f}s ", end="")
         try:
             state = run_app(spec, wait=wait_for_status, timeout_s=timeout_s, tick=lambda: echo(".", end=""),
-                            previous=DeploymentSpec.from_json(previous.spec_json) if previous else None)
+                            previous=DeploymentSpec.from_json(previous.spec_json) if previous else None,
+                            http_base=self._http_base())
         except JoeyError as exc:
             store.set_deployment_status(deployment.id, "Error")
             self._context.audit("pipeline.deploy.failed", "pipeline", self.name(), workspace_id=self._workspace.id,
@@ -273,8 +274,11 @@ class Pipeline:
                 "deployments": state.deployments}
 
     def url(self) -> str:
+        return f"{self._http_base()}/infer/{self._workspace.name}/{self.name()}"
+
+    def _http_base(self) -> str:
         settings = self._context.settings
-        return f"http://{settings.http_host}:{settings.http_port}/infer/{self._workspace.name}/{self.name()}"
+        return f"http://{settings.http_host}:{settings.http_port}"
 
     # inference
     def infer(self, tensor: pd.DataFrame | pa.Table, timeout: float | None = None,
@@ -408,8 +412,8 @@ def _check_gpus(spec: DeploymentSpec) -> None:
     """A step that asks for GPUs on a cluster without any fails now, not after the timeout."""
     asked = {s.model.name: s.options.ray_actor_options.get("num_gpus") or 0 for s in spec.branches}
     wanted = {name: gpus for name, gpus in asked.items() if gpus}
-    if spec.fused and spec.ingress_options.ray_actor_options.get("num_gpus"):
-        wanted["(fused steps)"] = spec.ingress_options.ray_actor_options["num_gpus"]
+    if spec.hosted and spec.ingress_options.ray_actor_options.get("num_gpus"):
+        wanted["(ingress)"] = spec.ingress_options.ray_actor_options["num_gpus"]
     if not wanted:
         return
     from joey.cluster.replicas import cluster_gpus

@@ -5,7 +5,8 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-from joey.autoscaling import DeploymentConfig, ingress_options, step_options
+from joey.autoscaling import DeploymentConfig, place, step_options
+from joey.cluster.serve_env import replica_env
 from joey.engine_config import SERVED_ACCELERATIONS, Acceleration
 from joey.errors import DeploymentError, EntityNotFoundError, PipelineConfigError
 from joey.platform import steps as step_json
@@ -200,21 +201,23 @@ def build_spec(
         raise PipelineConfigError(f"pipeline {pipeline!r} has no steps; add_model_step() first")
     _check_chain(spec_steps)
     _check_validations(validations, spec_steps)
-    if config.fuse_steps:
+    if config.fuse_steps is True:
         composed = [s.kind for s in spec_steps if s.kind != "model"]
         if composed:
             raise PipelineConfigError(f"fuse_steps runs chains of single models only; found {composed}")
         isolated = [b.model.name for s in spec_steps for b in s.branches if b.model.runtime not in NATIVE_RUNTIMES]
         if isolated:
             raise PipelineConfigError(f"fuse_steps runs native steps only; {isolated} are not native")
+    placed, ingress, max_in_flight = place(spec_steps, config, lambda branch: branch.model.runtime in NATIVE_RUNTIMES)
     return DeploymentSpec(
         workspace=workspace,
         pipeline=pipeline,
         pipeline_version=pipeline_version,
-        steps=tuple(spec_steps),
-        ingress_options=ingress_options(config),
+        steps=placed,
+        ingress_options=ingress,
+        max_in_flight=max_in_flight,
         cache_dir=str(context.settings.cache_dir),
-        fused=config.fuse_steps,
+        replica_env=replica_env(context.settings),
         validations=tuple(validations),
         shadow_grace_ms=context.settings.shadow_grace_ms,
         log_dir=pipeline_log_dir(context, workspace, pipeline) if context.settings.inference_log else None,

@@ -2,7 +2,8 @@
 
 Wallaroo reports pods: ``engines`` run the pipeline's native models, ``engine_lbs``
 receive the requests, ``sidekicks`` run containerized models. joey's counterparts are
-the replicas of each Serve deployment: native steps, the ingress, and steps that run a
+the replicas of each Serve deployment: the ingress (an ``engine_lbs`` entry, and also an
+engine or sidekick entry naming the models placed in it), native steps, and steps that run a
 model in its own framework (``flight``).
 """
 
@@ -39,16 +40,21 @@ def replica_statuses(context: Context, workspace_id: int, spec: DeploymentSpec,
     ip = node_address()
     states = {d["name"]: d for d in state.deployments}
     result: dict[str, list[dict[str, Any]]] = {"engines": [], "engine_lbs": [], "sidekicks": []}
-    for deployment, models in deployment_models(spec).items():
+    layout = deployment_models(spec)
+    ingress = next(iter(layout))  # the ingress comes first
+    for deployment, models in layout.items():
         raw = states.get(deployment, {})
         status = _DEPLOYMENT_STATUS.get(str(raw.get("status")), "Starting")
         reason = raw.get("message") or None
         for replica in replicas.get(deployment, []):
             entry: dict[str, Any] = {"ip": ip, "name": f"{deployment}-{replica}", "status": status,
                                      "reason": reason, "details": []}
-            if not models:
+            if deployment == ingress:
                 result["engine_lbs"].append(entry)
-            elif all(m.runtime in NATIVE_RUNTIMES for m in models):
+            if not models:
+                continue
+            entry = {**entry, "details": []}
+            if all(m.runtime in NATIVE_RUNTIMES for m in models):
                 entry["pipeline_statuses"] = {"pipelines": [
                     {"id": spec.pipeline, "status": status, "version": spec.pipeline_version}]}
                 entry["model_statuses"] = {"models": [

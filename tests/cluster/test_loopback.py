@@ -39,7 +39,10 @@ def test_embedded_ray_listens_on_loopback_only(fresh: Fresh, import_ray_first: b
     listening = report["listening"]
     # the listing saw Ray's own processes, not just the script
     assert {"gcs_server", "raylet"} <= {s["process"] for s in listening}, listening
-    # Serve replicas included: joey.deployments.loopback keeps their gRPC server on loopback
-    assert {"ray::ServeRepli"} <= {s["process"] for s in listening}, listening
+    # Serve replicas included: joey.deployments.loopback keeps their gRPC server on loopback;
+    # HAProxy is Serve's HTTP entry, its stats and metrics kept on loopback by joey's wrapper
+    assert {"ray::ServeRepli", "haproxy"} <= {s["process"] for s in listening}, listening
+    assert report["http_status"] == 200
+    assert report["serve_env"] == []
     exposed = [s for s in listening if s["ip"] not in LOOPBACK]
     assert not exposed, f"listening beyond loopback: {exposed}"

@@ -42,7 +42,9 @@ def test_redeploy_with_a_replaced_step_serves_the_new_model(client, tmp_path: Pa
     assert len(pipeline.versions()) == 2
     status = pipeline.status()
     assert status["status"] == "Running"
-    assert {d["name"] for d in status["deployments"]} == {"ingress", "step-0-new"}
+    # the one model runs in the ingress's replicas (fast by default): no step deployment
+    assert {d["name"] for d in status["deployments"]} == {"ingress"}
+    assert [m["name"] for e in status["engines"] for m in e["model_statuses"]["models"]] == ["new"]
 
 
 def test_undeploy_removes_the_application(client, tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from joey import DeploymentConfigBuilder
 from joey.tables import ARROW_FILE, read_body, write_body
 from joey.testing.onnx_models import mlp, run_onnx
 
@@ -55,8 +56,12 @@ def test_versions_newest_first_and_rollback(client, models) -> None:
     np.testing.assert_allclose(_answer(old), a_out, rtol=1e-6)
 
 
-def test_hot_swap_fails_no_request(client, models) -> None:
-    pipeline = client.build_pipeline("swap").add_model_step(models["model-a"][0]).deploy()
+@pytest.mark.parametrize("fuse", [None, False], ids=["default", "separate"])
+def test_hot_swap_fails_no_request(client, models, fuse: bool | None) -> None:
+    """Default: the model runs in the ingress, so Serve rolls the ingress over; separate: the
+    old step deployments stay until every old ingress replica is gone."""
+    config = DeploymentConfigBuilder().fuse_steps(fuse).build()
+    pipeline = client.build_pipeline("swap").add_model_step(models["model-a"][0]).deploy(deployment_config=config)
     body = write_body(pa.table({"tensor": _fixed(X)}), "arrow")[0]
     expected = {name: out for name, (_, out) in models.items()}
     stop = threading.Event()
@@ -81,7 +86,7 @@ def test_hot_swap_fails_no_request(client, models) -> None:
     try:
         for name in ("model-b", "model-c", "model-a"):
             time.sleep(0.5)
-            pipeline.replace_with_model_step(0, models[name][0]).deploy()
+            pipeline.replace_with_model_step(0, models[name][0]).deploy(deployment_config=config)
         time.sleep(0.5)
     finally:
         stop.set()
@@ -92,7 +97,7 @@ def test_hot_swap_fails_no_request(client, models) -> None:
     np.testing.assert_allclose(_answer(pipeline), expected["model-a"], rtol=1e-6)
     # the retired step deployments are gone once the swap is done
     deployments = {d["name"] for d in pipeline.status()["deployments"]}
-    assert deployments == {"ingress", "step-0-model-a"}
+    assert deployments == ({"ingress"} if fuse is None else {"ingress", "step-0-model-a"})
 
 
 def test_changing_only_weights_or_validations_restarts_no_replica(client, models) -> None:

