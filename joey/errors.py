@@ -17,6 +17,8 @@ so an error survives pickling across Ray actors unchanged.
     ├── InferenceError                 500  anything that failed while answering
     │   ├── InvalidInputError          400  bad request data; names column, expected, actual
     │   ├── UnsupportedMediaTypeError  415  content type neither JSON records nor Arrow
+    │   ├── UnknownPathError           404  a path below a pipeline's URL
+    │   ├── MethodNotAllowedError      405  anything but POST to a pipeline's URL
     │   ├── ModelError                 500  the model raised, or returned a bad output
     │   ├── ValidationFailedError      500  a validation expression failed on the result
     │   ├── OverCapacityError          503  queues are full; retry after a while
@@ -37,6 +39,7 @@ __all__ = [
     "InvalidInputError",
     "InvalidNameError",
     "JoeyError",
+    "MethodNotAllowedError",
     "ModelConfigError",
     "ModelError",
     "ModelUploadError",
@@ -45,6 +48,7 @@ __all__ = [
     "PipelineNotDeployedError",
     "RayConnectionError",
     "RequiredAttributeMissing",
+    "UnknownPathError",
     "UnsupportedMediaTypeError",
     "ValidationFailedError",
     "error_from_body",
@@ -235,6 +239,30 @@ class UnsupportedMediaTypeError(InferenceError):
     def _format(self) -> str:
         choices = ", ".join(self.args[1])
         return f"unsupported content type {self.args[0]!r}: send one of {choices}"
+
+
+class UnknownPathError(InferenceError):
+    """A request to a path below a pipeline's URL: the pipeline answers at its URL only."""
+
+    status = 404
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path)
+
+    def _format(self) -> str:
+        return f"no pipeline answers at {self.args[0]!r}: POST to the pipeline's URL"
+
+
+class MethodNotAllowedError(InferenceError):
+    """A request to a pipeline's URL with another method than POST."""
+
+    status = 405
+
+    def __init__(self, method: str) -> None:
+        super().__init__(method)
+
+    def _format(self) -> str:
+        return f"method {self.args[0]} is not allowed: POST a body to the pipeline's URL"
 
 
 class ModelError(InferenceError):

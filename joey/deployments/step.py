@@ -21,6 +21,10 @@ from joey.tables import InferenceData
 logger = logging.getLogger(__name__)
 
 
+INLINE_BYTES = 64 * 2**10
+"""Inputs up to this size run on the ingress's event loop (see ``predict_off_loop``)."""
+
+
 class StepDeployment:
     """Runs one model version; input keys are the caller's names (``tensor_fields``)."""
 
@@ -47,11 +51,15 @@ class StepDeployment:
         return self._run(data)
 
     async def predict_off_loop(self, data: InferenceData) -> InferenceData:
-        """``predict`` with the model on a worker thread: in the ingress, the event loop keeps
-        taking requests (and counting them against the admission limit) while a model runs."""
+        """``predict`` for a model in the ingress: batches over ``INLINE_BYTES`` run on a worker
+        thread, so the event loop keeps taking requests (and counting them against the
+        admission limit) while the model runs; smaller ones run here, where the two thread hops
+        would cost more than the model."""
         if self._batching:
             result: InferenceData = await self._predict_batch(data)
             return result
+        if sum(getattr(value, "nbytes", 0) for value in data.values()) <= INLINE_BYTES:
+            return self._run(data)
         return await asyncio.to_thread(self._run, data)
 
     @serve.batch(max_batch_size=1, batch_wait_timeout_s=0.0)

@@ -90,8 +90,15 @@ class BackgroundWriter:
     ingress answers 503 with Retry-After instead of dropping rows).
     """
 
+    INLINE_BYTES = 64 * 2**10
+    """Answers up to this size are written by the caller when the writer is idle: two thread
+    hops cost more than writing a few rows (measured ~0.4 ms of a single-row request)."""
+
     def __init__(self, writer: SegmentWriter, max_pending: int, idle_close_s: float = 60.0) -> None:
         self._writer = writer
+        self._lock = threading.Lock()
+        self._pending = 0  # queued or being written; changed under _count_lock
+        self._count_lock = threading.Lock()
         self._idle_close_s = idle_close_s
         self._queue: queue.Queue[tuple[pa.Table, concurrent.futures.Future[None]] | None] = \
             queue.Queue(maxsize=max_pending)
@@ -99,10 +106,28 @@ class BackgroundWriter:
         self._thread.start()
 
     def submit(self, table: pa.Table) -> concurrent.futures.Future[None]:
+        """A future done once ``table`` reached the OS: already done when it was small and the
+        writer idle (written here, in order: nothing else is queued or being written). One
+        thread submits (the replica's event loop)."""
         future: concurrent.futures.Future[None] = concurrent.futures.Future()
+        if table.get_total_buffer_size() <= self.INLINE_BYTES and self._pending == 0 and self._lock.acquire(blocking=False):
+            try:
+                self._writer.write(table)
+            except Exception as exc:
+                logger.exception("inference log write failed")
+                future.set_exception(exc)
+            else:
+                future.set_result(None)
+            finally:
+                self._lock.release()
+            return future
+        with self._count_lock:
+            self._pending += 1
         try:
             self._queue.put_nowait((table, future))
         except queue.Full:
+            with self._count_lock:
+                self._pending -= 1
             raise LogFull(f"{self._queue.maxsize} answers are waiting to be logged") from None
         return future
 
@@ -111,19 +136,25 @@ class BackgroundWriter:
             try:
                 item = self._queue.get(timeout=self._idle_close_s / 2)
             except queue.Empty:
-                self._writer.close_idle(self._idle_close_s)
+                with self._lock:
+                    self._writer.close_idle(self._idle_close_s)
                 continue
             if item is None:
                 break
             table, future = item
             try:
-                self._writer.write(table)
+                with self._lock:
+                    self._writer.write(table)
             except Exception as exc:
                 logger.exception("inference log write failed")
                 future.set_exception(exc)
             else:
                 future.set_result(None)
-        self._writer.close()
+            finally:
+                with self._count_lock:
+                    self._pending -= 1
+        with self._lock:
+            self._writer.close()
 
     def close(self, timeout_s: float = 10.0) -> None:
         """Write what is queued, close the segments (flushed on undeploy and shutdown)."""

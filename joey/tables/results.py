@@ -7,6 +7,7 @@ result looks the same whichever way it came.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -64,8 +65,22 @@ class DatasetFilter:
 
 
 def _repeat(value: pa.Array, rows: int) -> pa.Array:
-    """A one-element array repeated ``rows`` times, in C++."""
+    """A one-element array repeated ``rows`` times, in C++ (itself for one row)."""
+    if rows == 1:
+        return value
     return pc.take(value, pa.array(np.zeros(rows, dtype=np.int32)))
+
+
+@functools.lru_cache(maxsize=1024)
+def _one_string(value: str) -> pa.Array:
+    """A one-element string array, built once per value: a pipeline's version, partition and
+    model names repeat on every request (arrays are immutable, so sharing them is safe)."""
+    return pa.array([value])
+
+
+@functools.lru_cache(maxsize=64)
+def _one_string_list(values: tuple[str, ...]) -> pa.Array:
+    return pa.array([list(values)], pa.list_(pa.string()))
 
 
 def _non_null(name: str, column: pa.Array) -> pa.Field:
@@ -143,12 +158,12 @@ def _anomaly_count(anomalies: Mapping[str, pa.Array], rows: int) -> pa.Array:
 
 def _metadata_columns(metadata: Metadata, rows: int) -> dict[str, pa.Array]:
     return {
-        "last_model": (_repeat(pa.array([metadata.last_model]), rows) if isinstance(metadata.last_model, str)
+        "last_model": (_repeat(_one_string(metadata.last_model), rows) if isinstance(metadata.last_model, str)
                        else metadata.last_model),
-        "pipeline_version": _repeat(pa.array([metadata.pipeline_version]), rows),
+        "pipeline_version": _repeat(_one_string(metadata.pipeline_version), rows),
         "elapsed": _repeat(pa.array([list(metadata.elapsed_ns)], pa.list_(pa.uint64())), rows),
-        "dropped": _repeat(pa.array([list(metadata.dropped)], pa.list_(pa.string())), rows),
-        "partition": _repeat(pa.array([metadata.partition]), rows),
+        "dropped": _repeat(_one_string_list(tuple(metadata.dropped)), rows),
+        "partition": _repeat(_one_string(metadata.partition), rows),
     }
 
 

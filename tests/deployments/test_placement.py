@@ -113,3 +113,19 @@ def test_a_large_batch_reaches_a_step_apart_by_reference(client, tmp_path: Path)
     expected = run_onnx(second, {"i2": run_onnx(first, {"dense_input": x})["o1"]})["score"]
     got = result.column("out.score").combine_chunks().flatten().to_numpy().reshape(-1, 1)
     np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
+def test_the_pipeline_url_answers_post_only_and_nothing_below_it(client, tmp_path: Path) -> None:
+    """The ingress is a plain HTTP handler (no web framework's router): other methods and
+    paths get the contract's JSON error body too."""
+    pipeline, _, _ = _chain(client, tmp_path, "routes")
+    pipeline.deploy()
+    ok = httpx.post(pipeline.url() + "/", json=[{"tensor": [0.0] * 29}], timeout=30)
+    assert ok.status_code == 200
+    wrong_method = httpx.get(pipeline.url(), timeout=30)
+    assert wrong_method.status_code == 405
+    assert wrong_method.headers["allow"] == "POST"
+    assert wrong_method.json()["code"] == 405 and "GET" in wrong_method.json()["error"]
+    below = httpx.post(pipeline.url() + "/docs", json=[], timeout=30)
+    assert below.status_code == 404
+    assert "/docs" in below.json()["error"]

@@ -17,6 +17,7 @@ from joey.errors import (
     InvalidInputError,
     InvalidNameError,
     JoeyError,
+    MethodNotAllowedError,
     ModelConfigError,
     ModelError,
     ModelUploadError,
@@ -25,6 +26,7 @@ from joey.errors import (
     PipelineNotDeployedError,
     RayConnectionError,
     RequiredAttributeMissing,
+    UnknownPathError,
     UnsupportedMediaTypeError,
     ValidationFailedError,
     error_from_body,
@@ -46,6 +48,8 @@ EXAMPLES: dict[str, JoeyError] = {
         "text/plain", ("application/json; format=pandas-records", "application/vnd.apache.arrow.file")
     ),
     "ModelError": ModelError("ccfraud", "ValueError: shapes do not align"),
+    "UnknownPathError": UnknownPathError("/infer/ws/ccfraud/docs"),
+    "MethodNotAllowedError": MethodNotAllowedError("GET"),
     "OverCapacityError": OverCapacityError("step-0-ccfraud queue is full", 2),
     "InferenceTimeoutError": InferenceTimeoutError(15.0),
     "PipelineNotDeployedError": PipelineNotDeployedError("ccfraud-pipe"),
@@ -89,6 +93,8 @@ def test_round_trips_through_pickle(name: str, dumps, loads) -> None:
     [
         (InvalidInputError, 400),
         (UnsupportedMediaTypeError, 415),
+        (UnknownPathError, 404),
+        (MethodNotAllowedError, 405),
         (ModelError, 500),
         (OverCapacityError, 503),
         (EntityNotFoundError, 404),

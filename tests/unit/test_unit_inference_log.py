@@ -55,6 +55,7 @@ class _Blocked(SegmentWriter):
 def test_a_full_buffer_refuses_instead_of_blocking_or_dropping(tmp_path: Path) -> None:
     slow = _Blocked(str(tmp_path))
     writer = BackgroundWriter(slow, max_pending=2)
+    writer.INLINE_BYTES = -1  # every answer through the writer thread
     futures = [writer.submit(_rows([0]))]
     wait_until(lambda: writer._queue.qsize() == 0, timeout=10)  # taken by the thread, now blocked
     futures += [writer.submit(_rows([i])) for i in (1, 2)]  # two waiting: the buffer is full
@@ -66,6 +67,26 @@ def test_a_full_buffer_refuses_instead_of_blocking_or_dropping(tmp_path: Path) -
     writer.close()
     (segment,) = list(iter_rows(str(tmp_path), newest_first=False))
     assert segment.table.column("in.id").to_pylist() == [0, 1, 2]
+
+
+def test_an_idle_writer_writes_a_small_answer_at_once_and_a_busy_one_keeps_the_order(tmp_path: Path) -> None:
+    slow = _Blocked(str(tmp_path))
+    slow.release.set()
+    writer = BackgroundWriter(slow, max_pending=4)
+    written = writer.submit(_rows([0]))
+    assert written.done() and written.result() is None  # no thread hop for a few rows
+    slow.release.clear()
+    big = _rows(list(range(100, 20_100)))  # over INLINE_BYTES: the thread writes it
+    futures = [writer.submit(big), writer.submit(_rows([1]))]
+    assert not futures[1].done()  # queued behind the big one, not written ahead of it
+    slow.release.set()
+    for future in futures:
+        future.result(timeout=10)
+    writer.close()
+    (segment,) = [p for p in tmp_path.iterdir() if p.is_file()]
+    with pa.ipc.open_stream(pa.memory_map(str(segment))) as stream:  # in the order written
+        ids = [i for batch in stream for i in batch.column(1).to_pylist()]
+    assert ids == [0, *range(100, 20_100), 1]
 
 
 @pytest.mark.parametrize(("spec", "expected"), [("100MB", 100 * 10**6), ("10 MiB", 10 * 2**20),
