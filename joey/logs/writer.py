@@ -112,12 +112,7 @@ class BackgroundWriter:
         future: concurrent.futures.Future[None] = concurrent.futures.Future()
         if table.get_total_buffer_size() <= self.INLINE_BYTES and self._pending == 0 and self._lock.acquire(blocking=False):
             try:
-                self._writer.write(table)
-            except Exception as exc:
-                logger.exception("inference log write failed")
-                future.set_exception(exc)
-            else:
-                future.set_result(None)
+                self._write(table, future)
             finally:
                 self._lock.release()
             return future
@@ -130,6 +125,16 @@ class BackgroundWriter:
                 self._pending -= 1
             raise LogFull(f"{self._queue.maxsize} answers are waiting to be logged") from None
         return future
+
+    def _write(self, table: pa.Table, future: concurrent.futures.Future[None]) -> None:
+        """Write ``table`` (holding ``_lock``) and settle ``future`` with the outcome."""
+        try:
+            self._writer.write(table)
+        except Exception as exc:
+            logger.exception("inference log write failed")
+            future.set_exception(exc)
+        else:
+            future.set_result(None)
 
     def _run(self) -> None:
         while True:
@@ -144,12 +149,7 @@ class BackgroundWriter:
             table, future = item
             try:
                 with self._lock:
-                    self._writer.write(table)
-            except Exception as exc:
-                logger.exception("inference log write failed")
-                future.set_exception(exc)
-            else:
-                future.set_result(None)
+                    self._write(table, future)
             finally:
                 with self._count_lock:
                     self._pending -= 1
