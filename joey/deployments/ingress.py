@@ -106,6 +106,9 @@ class PipelineIngress:
 
     def __del__(self) -> None:
         """Serve calls this on graceful shutdown (undeploy, redeploy): close the segments."""
+        metrics = getattr(self, "_metrics", None)
+        if metrics is not None:
+            metrics.flush()
         compactor = getattr(self, "_compactor", None)
         if compactor is not None:
             compactor.close()
