@@ -139,7 +139,9 @@ class _RemoteMethod:
     """``predict.remote(data)`` on a step deployment, by value or by reference by size."""
 
     def __init__(self, handle: Any) -> None:
-        self._by_value = handle
+        # Both set explicitly: a handle bound in the SDK's process carries that process's
+        # default (by reference), whatever the replica's own settings say.
+        self._by_value = handle.options(_by_reference=False)
         self._by_reference = handle.options(_by_reference=True)
 
     def remote(self, data: InferenceData) -> Awaitable[InferenceData]:
