@@ -16,8 +16,8 @@ HAProxy's own config binds its stats and metrics listeners to every interface, w
 setting to change it. On a loopback Ray, joey runs HAProxy through a small wrapper that
 rewrites those ``bind`` lines to 127.0.0.1 before starting the real binary; Serve starts
 it (and every reload) through ``RAY_SERVE_HAPROXY_BINARY_PATH``. HAProxy's files go to a
-directory of this Ray's own, and its stats and metrics ports are picked free, so several
-joey Rays can share a machine.
+directory of this Ray's own, and its stats, metrics and fallback-proxy ports are picked
+free, so several joey Rays can share a machine.
 """
 
 from __future__ import annotations
@@ -83,6 +83,12 @@ def haproxy_env(settings: Settings) -> dict[str, str]:
         "RAY_SERVE_HAPROXY_SERVER_STATE_FILE": str(folder / "server-state"),
         "RAY_SERVE_HAPROXY_STATS_PORT": str(_free_port(settings.http_host)),
         "RAY_SERVE_HAPROXY_METRICS_PORT": str(_free_port(settings.http_host)),
+        # Serve's Python proxy stays as HAProxy's backup server on fixed ports (8500, 9500),
+        # bound with SO_REUSEPORT: two Rays on one machine then share them and the kernel
+        # split HAProxy's fallback traffic between them (a request in a replica's
+        # changeover reached the other Ray: 404). Measured with two test runs side by side.
+        "RAY_SERVE_FALLBACK_PROXY_HTTP_PORT": str(_free_port(settings.http_host)),
+        "RAY_SERVE_FALLBACK_PROXY_GRPC_PORT": str(_free_port(settings.http_host)),
         "RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S": str(settings.serve_drain_s),
     }
     wrapper = folder / "haproxy"
