@@ -92,20 +92,24 @@ ROUTE_WAIT_MIN_S = 10.0
 def _wait_routed(spec: DeploymentSpec, http_base: str, timeout_s: float, tick: Callable[[], None]) -> None:
     """Until Serve's HTTP entry lists the pipeline's route (``GET /-/routes``, answered by
     HAProxy and by Serve's proxy alike). A route that does not show up in time is logged, not
-    raised: the application runs, and the entry may be elsewhere than ``http_base``."""
-    deadline = time.monotonic() + timeout_s
+    raised: the application runs, and the entry may be elsewhere than ``http_base`` (on a
+    joined cluster): when nothing answers there at all, the wait is short."""
+    started = time.monotonic()
+    answered = False
     ticker = _Ticker(tick)
     url = f"{http_base.rstrip('/')}/-/routes"
     while True:
         try:
             with urllib.request.urlopen(url, timeout=2) as answer:
+                answered = True
                 if spec.route_prefix in json.loads(answer.read() or b"{}"):
                     return
         except (OSError, ValueError):
             pass
-        if time.monotonic() > deadline:
+        waited = time.monotonic() - started
+        if waited > (timeout_s if answered else min(timeout_s, ROUTE_WAIT_MIN_S)):
             logger.warning("%s runs but %s does not list %s after %.0fs", spec.app_name, url,
-                           spec.route_prefix, timeout_s)
+                           spec.route_prefix, waited)
             return
         ticker()
         time.sleep(0.05)
