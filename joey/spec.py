@@ -110,7 +110,7 @@ class ModelStep(_Frozen):
 
     @property
     def branches(self) -> tuple[ModelStep, ...]:
-        """The models this step runs, each its own Serve deployment."""
+        """The models this step runs (each in the ingress or in a Serve deployment of its own)."""
         return (self,)
 
 
@@ -219,11 +219,6 @@ class DeploymentSpec(_Frozen):
     def remote(self) -> tuple[ModelStep, ...]:
         """The models that run in Serve deployments of their own, one each."""
         return tuple(branch for branch in self.branches if not branch.in_ingress)
-
-    @property
-    def fused(self) -> bool:
-        """Every model runs inside the ingress: a request makes no hop between steps."""
-        return not self.remote
 
     def live_config(self) -> dict[str, Any]:
         """What may change without restarting a replica: split weights, validations, the

@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 
 from joey.autoscaling.config import DeploymentConfig
 from joey.autoscaling.serve_options import engine_options, ingress_options
+from joey.errors import PipelineConfigError
 from joey.spec import ModelStep, ServeOptions, Step
 
 HOSTED_MIN_ONGOING = 64
@@ -48,6 +49,7 @@ def place(steps: Sequence[Step], config: DeploymentConfig,
         return tuple(steps), ingress_options(config), None
     engine = engine_options(config)
     if config.fuse_steps:
+        _check_fusable(steps, native)
         hosted = {id(b) for s in steps for b in s.branches}
         host = engine
     else:
@@ -74,6 +76,16 @@ def place(steps: Sequence[Step], config: DeploymentConfig,
     # count and are refused at once instead of waiting in Serve's queue.
     serve_limit = limit + HOSTED_MIN_ONGOING
     return placed, host.model_copy(update={"max_ongoing_requests": serve_limit, "max_queued_requests": -1}), limit
+
+
+def _check_fusable(steps: Sequence[Step], native: Callable[[ModelStep], bool]) -> None:
+    """``fuse_steps(True)`` runs chains of single native models only."""
+    composed = [s.kind for s in steps if s.kind != "model"]
+    if composed:
+        raise PipelineConfigError(f"fuse_steps runs chains of single models only; found {composed}")
+    apart = [b.model.name for s in steps for b in s.branches if not native(b)]
+    if apart:
+        raise PipelineConfigError(f"fuse_steps runs native steps only; {apart} are not native")
 
 
 def _with_placement(step: Step, hosted: set[int]) -> Step:

@@ -89,6 +89,8 @@ def haproxy_env(settings: Settings) -> dict[str, str]:
         # changeover reached the other Ray: 404). Measured with two test runs side by side.
         "RAY_SERVE_FALLBACK_PROXY_HTTP_PORT": str(_free_port(settings.http_host)),
         "RAY_SERVE_FALLBACK_PROXY_GRPC_PORT": str(_free_port(settings.http_host)),
+        # Also in every joey replica's own env (replica_env); here for Serve's controller, whose
+        # force-kill deadline waits at least this long, and for apps joey did not build.
         "RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S": str(settings.serve_drain_s),
     }
     wrapper = folder / "haproxy"

@@ -25,6 +25,11 @@ INLINE_BYTES = 64 * 2**10
 """Inputs up to this size run on the ingress's event loop (see ``predict_off_loop``)."""
 
 
+def _nbytes(data: InferenceData) -> int:
+    """The size of a batch's arrays (what decides how it travels and where it runs)."""
+    return sum(getattr(value, "nbytes", 0) for value in data.values())
+
+
 class StepDeployment:
     """Runs one model version; input keys are the caller's names (``tensor_fields``)."""
 
@@ -55,11 +60,8 @@ class StepDeployment:
         thread, so the event loop keeps taking requests (and counting them against the
         admission limit) while the model runs; smaller ones run here, where the two thread hops
         would cost more than the model."""
-        if self._batching:
-            result: InferenceData = await self._predict_batch(data)
-            return result
-        if sum(getattr(value, "nbytes", 0) for value in data.values()) <= INLINE_BYTES:
-            return self._run(data)
+        if self._batching or _nbytes(data) <= INLINE_BYTES:
+            return await self.predict(data)
         return await asyncio.to_thread(self._run, data)
 
     @serve.batch(max_batch_size=1, batch_wait_timeout_s=0.0)
@@ -145,8 +147,7 @@ class _RemoteMethod:
         self._by_reference = handle.options(_by_reference=True)
 
     def remote(self, data: InferenceData) -> Awaitable[InferenceData]:
-        size = sum(getattr(value, "nbytes", 0) for value in data.values())
-        handle = self._by_reference if size >= BY_REFERENCE_BYTES else self._by_value
+        handle = self._by_reference if _nbytes(data) >= BY_REFERENCE_BYTES else self._by_value
         response: Awaitable[InferenceData] = handle.predict.remote(data)
         return response
 

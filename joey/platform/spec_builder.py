@@ -201,13 +201,6 @@ def build_spec(
         raise PipelineConfigError(f"pipeline {pipeline!r} has no steps; add_model_step() first")
     _check_chain(spec_steps)
     _check_validations(validations, spec_steps)
-    if config.fuse_steps is True:
-        composed = [s.kind for s in spec_steps if s.kind != "model"]
-        if composed:
-            raise PipelineConfigError(f"fuse_steps runs chains of single models only; found {composed}")
-        isolated = [b.model.name for s in spec_steps for b in s.branches if b.model.runtime not in NATIVE_RUNTIMES]
-        if isolated:
-            raise PipelineConfigError(f"fuse_steps runs native steps only; {isolated} are not native")
     placed, ingress, max_in_flight = place(spec_steps, config, lambda branch: branch.model.runtime in NATIVE_RUNTIMES)
     return DeploymentSpec(
         workspace=workspace,

@@ -18,6 +18,7 @@ from joey.autoscaling.placement import HOSTED_MIN_ONGOING
 from joey.cluster.serve_env import replica_env
 from joey.config import Settings
 from joey.deployments.app import INGRESS_NAME, plan_app
+from joey.errors import PipelineConfigError
 from joey.spec import (
     DeploymentSpec,
     ModelSpec,
@@ -122,6 +123,15 @@ def test_fuse_steps_true_puts_every_model_in_the_ingress() -> None:
     batching = {"batch_size_target": 8, "max_batch_delay_ms": 5}
     where, _ = placed([step(SCALER, config), step(HEAD, config, batching=batching)], config)
     assert where == [[True], [True]]
+
+
+def test_fuse_steps_true_refuses_composed_steps_and_models_that_are_not_native() -> None:
+    config = DeploymentConfigBuilder().fuse_steps().build()
+    split = RandomSplitStep(branches=(step(SCALER, config), step(SCALER, config)), weights=(1.0, 1.0))
+    with pytest.raises(PipelineConfigError, match="chains of single models only"):
+        place([split], config, native)
+    with pytest.raises(PipelineConfigError, match=r"native steps only; \['byop'\]"):
+        place([step(BYOP, config), step(HEAD, config)], config, native)
 
 
 def test_a_configured_max_ongoing_is_kept() -> None:
