@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -23,6 +23,14 @@ class Settings(BaseSettings):
     """SQLAlchemy URL of the store; default is ``sqlite:///{home}/joey.db``."""
     artifacts_uri: str | None = None
     """fsspec URI of the content-addressed artifact store; default ``{home}/artifacts``."""
+    envs_dir: Path | None = None
+    """Where isolated model environments are built and kept (keyed by what they install);
+    default ``{home}/envs``. Several homes may share one."""
+    mlflow_tracking_uri: str | None = Field(
+        default=None, validation_alias=AliasChoices("JOEY_MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_URI",
+                                                    "mlflow_tracking_uri"))
+    """The MLflow tracking/registry server that ``models:/`` upload URIs name (MLflow's own
+    ``MLFLOW_TRACKING_URI`` is read too)."""
     ray_address: str | None = None
     """Ray cluster to join (``auto``, ``host:port``, ``ray://host:port``).
 
@@ -65,6 +73,10 @@ class Settings(BaseSettings):
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.home / 'joey.db'}"
+
+    @property
+    def resolved_envs_dir(self) -> Path:
+        return self.envs_dir or self.home / "envs"
 
     @property
     def resolved_artifacts_uri(self) -> str:

@@ -28,6 +28,10 @@ class TensorField(_Frozen):
     shape: tuple[int | None, ...] = ()
     nullable: bool = False
     """Optional input (BYOP only): nulls reach the model instead of being refused."""
+    arrow: str | None = None
+    """The field's exact Arrow type (``joey.tables.tensors.encode_arrow``) for models that take
+    one value per row (Hugging Face, MLflow): ragged lists and structs pass, a nullable input
+    may be left out of a request, outputs are built in this type."""
 
     def renamed(self, name: str) -> TensorField:
         return self.model_copy(update={"name": name})
@@ -83,6 +87,9 @@ class ModelSpec(_Frozen):
     outputs: tuple[TensorField, ...]
     tensor_fields: tuple[str, ...] | None = None
     runtime_config: dict[str, Any] = Field(default_factory=dict)
+    extra_columns: Literal["ignore", "pass", "refuse"] = "ignore"
+    """Request columns beyond ``inputs`` (first step only): echoed and ignored, passed to the
+    model as keyword columns (Hugging Face's generating tasks), or a 400 naming the column."""
 
     @property
     def accepts(self) -> tuple[TensorField, ...]:

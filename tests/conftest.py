@@ -35,8 +35,10 @@ def ray_serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
 
 @pytest.fixture
 def settings(ray_serve: Settings, tmp_path: Path) -> Settings:
-    """Settings of a fresh JOEY_HOME using the session's Ray and Serve."""
-    return Settings(home=tmp_path / "joey-home", http_port=ray_serve.http_port)
+    """Settings of a fresh JOEY_HOME using the session's Ray and Serve (and its isolated
+    environments, which take a minute each to build)."""
+    return Settings(home=tmp_path / "joey-home", http_port=ray_serve.http_port,
+                    envs_dir=ray_serve.home / "envs")
 
 
 @pytest.fixture

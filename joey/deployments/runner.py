@@ -23,6 +23,7 @@ import pyarrow as pa
 from joey.deployments import routing
 from joey.deployments.validations import Validator
 from joey.errors import InvalidInputError
+from joey.runtimes.schema import field_from_arrow
 from joey.spec import DeploymentSpec, ModelSpec, ShadowStep, Step
 from joey.tables import (
     DatasetFilter,
@@ -30,10 +31,10 @@ from joey.tables import (
     Metadata,
     assemble,
     table_to_tensors,
-    tensor_to_column,
     tensors_to_columns,
 )
 from joey.tables.results import EVERYTHING, input_columns, select
+from joey.tables.tensors import column_to_tensor, null_column
 
 SPLIT_COLUMN = "_model_split"
 
@@ -77,13 +78,7 @@ def _model_split(model: ModelSpec) -> str:
 
 def _null_columns(model: ModelSpec, rows: int) -> dict[str, pa.Array]:
     """A dropped challenger's columns: all null, typed as its answer would be."""
-    columns = {}
-    for output in model.outputs:
-        shape = (1, *(1 if d is None else d for d in output.shape))
-        sample = (np.full(shape, "", dtype=object) if output.dtype == "string"
-                  else np.zeros(shape, dtype=output.dtype))
-        columns[output.name] = pa.nulls(rows, tensor_to_column(sample).type)
-    return columns
+    return {output.name: null_column(output, rows) for output in model.outputs}
 
 
 async def _awaited(response: Awaitable[InferenceData]) -> InferenceData:
@@ -136,15 +131,33 @@ class PipelineRunner:
         self._grace_s = spec.shadow_grace_ms / 1000.0
         self._validator = Validator(spec.validations)
         last = spec.steps[-1]
-        self._output_names = [f.name for f in last.branches[0].model.outputs]
+        self._output_fields = last.branches[0].model.outputs
+        self._extra_columns = spec.steps[0].branches[0].model.extra_columns
         self._last_models = [pa.array([_last_model(b.model) for b in step.branches]) for step in spec.steps]
         self._splits = [pa.array([_model_split(b.model) for b in step.branches]) for step in spec.steps]
+
+    def _with_extra_columns(self, table: pa.Table, data: InferenceData) -> InferenceData:
+        """Request columns the first model does not declare: refused by name, or passed on
+        one value per row in the column's own type."""
+        extra = [name for name in table.column_names if name not in data]
+        if not extra:
+            return data
+        if self._extra_columns == "refuse":
+            takes = ", ".join(f.name for f in self._spec.input_fields)
+            raise InvalidInputError(extra[0], f"only the columns the model takes ({takes})", "an extra column")
+        passed = dict(data)
+        for name in extra:
+            field = field_from_arrow(table.schema.field(name), per_row=True)
+            passed[name] = column_to_tensor(table.column(name), field)
+        return passed
 
     async def run(self, table: pa.Table, wanted: DatasetFilter) -> pa.Table:
         """The flat (``.``-separated) result for ``table``, filtered by ``wanted``."""
         arrived = self._wall_ms()
         started = self._clock_ns()
         data = table_to_tensors(table, self._spec.input_fields)
+        if self._extra_columns != "ignore":
+            data = self._with_extra_columns(table, data)
         elapsed = [self._clock_ns() - started]
         trace = _Trace()
         rows = table.num_rows
@@ -159,7 +172,7 @@ class PipelineRunner:
             elapsed.append(self._clock_ns() - step_started)
             if self._observer is not None:
                 self._observer.step(self._step_names[index], rows, elapsed[-1] / 1e9)
-        outputs = tensors_to_columns(data, self._output_names)
+        outputs = tensors_to_columns(data, self._output_fields)
         if trace.split is not None:
             outputs = {SPLIT_COLUMN: self._split_column(*trace.split, rows), **outputs}
         anomalies = self._validate(table, outputs, trace) if self._validator else {}
@@ -239,7 +252,7 @@ class PipelineRunner:
         for branch, task in zip(step.branches[1:], challengers, strict=True):
             model = branch.model
             if task.done() and not task.cancelled() and task.exception() is None:
-                trace.shadows[model.name] = tensors_to_columns(task.result(), [f.name for f in model.outputs])
+                trace.shadows[model.name] = tensors_to_columns(task.result(), model.outputs)
             else:
                 task.cancel()
                 trace.dropped.append(model.name)

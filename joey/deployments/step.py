@@ -14,7 +14,7 @@ from ray import serve
 from joey.artifacts import fetch_artifact
 from joey.deployments.loopback import keep_replica_grpc_on_loopback
 from joey.errors import JoeyError, ModelError
-from joey.runtimes import runtime_class, runtime_key
+from joey.runtimes import runtime_for
 from joey.spec import DeploymentSpec, ModelSpec, ModelStep
 from joey.tables import InferenceData
 
@@ -42,7 +42,7 @@ class StepDeployment:
             self._predict_batch.set_max_batch_size(max_batch_size)  # type: ignore[attr-defined]
             self._predict_batch.set_batch_wait_timeout_s(batch_wait_timeout_s)  # type: ignore[attr-defined]
         artifact = fetch_artifact(self._model.artifact_uri, Path(cache_dir))
-        cls = runtime_class(runtime_key(self._model.runtime, self._model.framework))
+        cls = runtime_for(self._model.runtime, self._model.framework)
         self._runtime = cls()
         self._runtime.load(artifact, cls.parse_config(self._model.runtime_config))
         self._rename = self._model.rename
@@ -80,6 +80,8 @@ class StepDeployment:
         """Run the model on one batch; a raising model or a bad output is a ModelError."""
         rows = len(next(iter(data.values()))) if data else 0
         feed = {model_name: data[caller] for caller, model_name in self._rename.items()}
+        if self._model.extra_columns == "pass":
+            feed.update((name, value) for name, value in data.items() if name not in self._rename)
         try:
             outputs = self._runtime.predict(feed)
         except JoeyError:

@@ -148,7 +148,7 @@ class Client:
             asked["framework_config"] = _plain(framework_config)
         workspace = self.get_current_workspace()
         try:
-            row = upload(self._context, workspace.id(), name, Path(path), framework, input_schema, output_schema)
+            row = upload(self._context, workspace.id(), name, path, framework, input_schema, output_schema)
         except ModelUploadError as exc:
             self._context.audit("model.upload.failed", "model", name, workspace_id=workspace.id(),
                                 file=Path(path).name, error=str(exc))
@@ -158,6 +158,15 @@ class Client:
                             version=row.version, sha=row.sha, framework=row.framework, runtime=row.runtime,
                             **asked)
         return ModelVersion(self._context, row)
+
+    def register_model_image(self, name: str, image: str | Path) -> Any:
+        """Wallaroo's MLflow registration: ``register_model_image(name, image).configure("mlflow",
+        input_schema=..., output_schema=...)`` uploads the MLflow model folder or ``models:/``
+        URI that ``image`` names (joey runs no container images)."""
+        from joey.platform.model_images import register_model_image
+
+        validate_name("model", name)
+        return register_model_image(name, image, self.upload_model)
 
     def get_model(self, name: str, version: str | None = None) -> ModelVersion:
         return get_model_version(self._context, self.get_current_workspace().id(), name, version)

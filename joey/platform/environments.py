@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -22,16 +23,13 @@ from pathlib import Path
 import joey
 import mac
 from joey.errors import ModelUploadError
+from joey.runtimes.archive import parse_requirements
+from joey.runtimes.base import REPLICA_PACKAGES
 
-# What a step replica imports besides Ray Serve itself.
-BASE_PACKAGES = ("numpy", "pyarrow", "pydantic", "orjson", "fsspec")
+__all__ = ["check_in_environment", "ensure_environment", "environment_key", "parse_requirements"]
+
+BASE_PACKAGES = REPLICA_PACKAGES
 READY = "joey-env-ready"
-
-
-def parse_requirements(text: str) -> list[str]:
-    """Requirement lines without comments and blanks."""
-    lines = (line.split("#", 1)[0].strip() for line in text.splitlines())
-    return [line for line in lines if line]
 
 
 def environment_key(requirements: list[str]) -> str:
@@ -82,11 +80,14 @@ def _run(command: list[str]) -> None:
         raise ModelUploadError(f"building the model's environment failed: {' '.join(command[:4])} ...: {tail}")
 
 
-def check_in_environment(python: Path, runtime_key: str, artifact: Path, config_json: str) -> None:
-    """Load the model with its runtime inside the environment; its error text on failure."""
+def check_in_environment(python: Path, runtime_key: str, artifact: Path, config_json: str,
+                         env_vars: dict[str, str] | None = None) -> None:
+    """Load the model with its runtime inside the environment (and run one generated row
+    where the runtime asks for it); its error text on failure."""
     done = subprocess.run(
         [str(python), "-m", "joey.runtimes.check", runtime_key, str(artifact), config_json],
         capture_output=True, text=True, timeout=600, check=False,
+        env={**os.environ, **(env_vars or {})},  # noqa: TID251 - the child inherits ours, plus the model's
     )
     if done.returncode != 0:
         raise ModelUploadError((done.stdout.strip().splitlines() or [done.stderr[-1500:]])[-1])

@@ -11,10 +11,9 @@ from joey.errors import EntityNotFoundError, ModelConfigError
 from joey.platform.compat import ignored_argument
 from joey.platform.context import Context
 from joey.platform.store import ModelRow, ModelVersionRow
+from joey.runtimes.registry import SCHEMA_RUNTIMES, record_for
 from joey.spec import TensorField
-
-SCHEMA_RUNTIMES = frozenset({"flight", "python"})
-"""Runtimes whose inputs and outputs are what the user's schemas say."""
+from joey.tables.tensors import decode_arrow
 
 
 def fields_to_schema(fields: list[dict[str, Any]]) -> pa.Schema:
@@ -22,6 +21,9 @@ def fields_to_schema(fields: list[dict[str, Any]]) -> pa.Schema:
     result = []
     for raw in fields:
         field = TensorField.model_validate(raw)
+        if field.arrow is not None:
+            result.append(decode_arrow(field.arrow))
+            continue
         arrow_type: pa.DataType = pa.string() if field.dtype == "string" else pa.from_numpy_dtype(field.dtype)
         for dim in reversed(field.shape):
             arrow_type = pa.list_(arrow_type, dim) if dim is not None else pa.list_(arrow_type)
@@ -215,11 +217,13 @@ class ModelVersion:
         from joey.runtimes.schema import fields_from_schema
 
         row = self._row
+        record = record_for(row.framework)
         given = {
             "inputs": [f.model_dump(mode="json") for f in fields_from_schema(
-                input_schema, optional=row.framework == "custom")] if input_schema is not None else None,
-            "outputs": [f.model_dump(mode="json") for f in fields_from_schema(output_schema)]
-            if output_schema is not None else None,
+                input_schema, optional=record.optional_inputs, per_row=record.per_row)]
+            if input_schema is not None else None,
+            "outputs": [f.model_dump(mode="json") for f in fields_from_schema(
+                output_schema, per_row=record.per_row)] if output_schema is not None else None,
         }
         if row.runtime in SCHEMA_RUNTIMES:
             config = dict(row.config)

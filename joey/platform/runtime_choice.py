@@ -12,18 +12,14 @@ import logging
 from typing import Any
 
 from joey.errors import ModelConfigError
-from joey.framework import Framework
 from joey.platform.store import ModelVersionRow
+from joey.runtimes.registry import SCHEMA_RUNTIMES, record_for
 
 logger = logging.getLogger(__name__)
 
-# The runtime a framework's own file runs on (a file that is not ONNX runs in its framework).
-_OWN_RUNTIME = {Framework.ONNX: "onnx", Framework.TENSORFLOW: "tensorflow", Framework.PYTHON: "python"}
-
-
 def own_runtime(framework: str) -> str:
-    """The runtime that runs the uploaded file itself: ``flight`` unless native."""
-    return _OWN_RUNTIME.get(Framework(framework), "flight")
+    """The runtime that runs the uploaded file itself (its framework record's)."""
+    return record_for(framework).runtime
 
 
 def _schema_config(row: ModelVersionRow) -> dict[str, Any]:
@@ -40,7 +36,7 @@ def runnable(row: ModelVersionRow) -> dict[str, dict[str, Any]]:
     source = row.config.get("source_uri")
     if source:  # upload converted the file: the original still runs in its own framework
         runtime = own_runtime(row.framework)
-        config = _schema_config(row) if runtime == "flight" else {}
+        config = _schema_config(row) if runtime in SCHEMA_RUNTIMES else {}
         choices[runtime] = {"uri": source, "runtime_config": config}
     return choices
 

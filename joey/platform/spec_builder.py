@@ -12,6 +12,7 @@ from joey.errors import DeploymentError, EntityNotFoundError, PipelineConfigErro
 from joey.platform import steps as step_json
 from joey.platform.context import Context
 from joey.platform.store import ModelVersionRow
+from joey.runtimes.registry import NATIVE_RUNTIMES, record_for
 from joey.spec import (
     DeploymentSpec,
     KeySplitStep,
@@ -24,8 +25,6 @@ from joey.spec import (
     TensorField,
     Validation,
 )
-
-NATIVE_RUNTIMES = frozenset({"onnx", "tensorflow", "python"})
 
 
 def model_spec(row: ModelVersionRow) -> ModelSpec:
@@ -42,16 +41,29 @@ def model_spec(row: ModelVersionRow) -> ModelSpec:
         outputs=tuple(TensorField.model_validate(f) for f in row.outputs),
         tensor_fields=tuple(tensor_fields) if tensor_fields else None,
         runtime_config=dict(row.config.get("runtime_config") or {}),
+        extra_columns=_extra_columns(row),
     )
 
 
-def _isolated(context: Context, options: ServeOptions, requirements: list[str]) -> ServeOptions:
+def _extra_columns(row: ModelVersionRow) -> Any:
+    """What the model's framework does with request columns it does not declare."""
+    record = record_for(row.framework)
+    if row.runtime != record.runtime or record.extra_columns is None:
+        return "ignore"
+    return record.call(record.extra_columns, row.framework)
+
+
+def _isolated(context: Context, options: ServeOptions, requirements: list[str],
+              env_vars: dict[str, str]) -> ServeOptions:
     """Run the step with its own environment's python (built now if it is not there yet)."""
     from joey.platform.environments import ensure_environment
 
-    python = ensure_environment(requirements, context.settings.home / "envs", context.echo)
+    python = ensure_environment(requirements, context.settings.resolved_envs_dir, context.echo)
     actor = dict(options.ray_actor_options)
-    actor["runtime_env"] = {**actor.get("runtime_env", {}), "py_executable": str(python)}
+    runtime_env = {**actor.get("runtime_env", {}), "py_executable": str(python)}
+    if env_vars:
+        runtime_env["env_vars"] = {**runtime_env.get("env_vars", {}), **env_vars}
+    actor["runtime_env"] = runtime_env
     return options.model_copy(update={"ray_actor_options": actor})
 
 
@@ -134,8 +146,9 @@ class _Models:
         options = step_options(config, f"{row.name}-{row.id}", row.runtime in NATIVE_RUNTIMES,
                                row.config.get("dynamic_batching_config"))
         _check_accelerator(self._pipeline, row, options)
-        if row.config.get("requirements"):
-            options = _isolated(context, options, row.config["requirements"])
+        record = record_for(row.framework)
+        if row.config.get("requirements") and row.runtime == record.runtime:
+            options = _isolated(context, options, row.config["requirements"], dict(record.env_vars))
         return ModelStep(model=model_spec(row), options=options)
 
 

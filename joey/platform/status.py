@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from joey.platform.context import Context
-from joey.platform.spec_builder import NATIVE_RUNTIMES
+from joey.runtimes.registry import NATIVE_RUNTIMES
 from joey.spec import DeploymentSpec, ModelSpec
 
 if TYPE_CHECKING:

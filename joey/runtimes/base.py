@@ -16,13 +16,24 @@ from pydantic import BaseModel, ConfigDict
 from joey.spec import TensorField
 from joey.tables.tensors import InferenceData
 
-__all__ = ["InferenceData", "Runtime", "RuntimeConfig"]
+__all__ = ["REPLICA_PACKAGES", "InferenceData", "Runtime", "RuntimeConfig", "SchemaConfig"]
+
+REPLICA_PACKAGES = ("numpy", "pyarrow", "pydantic", "orjson", "fsspec")
+"""What a step replica imports besides Ray Serve: every isolated environment has them (a
+model's own pins of them are relaxed so the replica keeps working)."""
 
 
 class RuntimeConfig(BaseModel):
     """Base of each runtime's typed config; unknown keys are an error at upload."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class SchemaConfig(RuntimeConfig):
+    """The model's signature, given by the user's input and output schemas."""
+
+    inputs: tuple[TensorField, ...]
+    outputs: tuple[TensorField, ...]
 
 
 class Runtime(ABC):
@@ -33,14 +44,37 @@ class Runtime(ABC):
     isolated: ClassVar[bool] = False
     """Whether the model brings requirements that need their own environment."""
     config_type: ClassVar[type[RuntimeConfig]] = RuntimeConfig
+    probe_at_upload: ClassVar[bool] = False
+    """Upload runs ``example_input()`` through the model and checks the answer against the
+    output schema (models whose schemas are declared, not read from the file)."""
 
     @abstractmethod
     def load(self, artifact: Path, config: RuntimeConfig) -> None:
         """Load the artifact; raise if it cannot serve."""
 
-    @abstractmethod
+    _inputs: tuple[TensorField, ...] = ()
+    _outputs: tuple[TensorField, ...] = ()
+
     def signature(self) -> tuple[tuple[TensorField, ...], tuple[TensorField, ...]]:
-        """The loaded model's (inputs, outputs), in the order the model declares them."""
+        """The loaded model's (inputs, outputs), in the order the model declares them.
+
+        By default what ``load`` kept of a ``SchemaConfig`` (see ``keep_schema``); a runtime
+        whose file declares its own signature reads it there instead.
+        """
+        return self._inputs, self._outputs
+
+    def keep_schema(self, config: RuntimeConfig) -> SchemaConfig:
+        """Keep the user's schemas as this runtime's signature; the config, typed."""
+        if not isinstance(config, SchemaConfig):
+            raise TypeError(f"{type(self).__name__} needs a SchemaConfig, got {type(config).__name__}")
+        self._inputs, self._outputs = config.inputs, config.outputs
+        return config
+
+    def example_input(self) -> InferenceData:
+        """One generated row to prove a load at upload (``probe_at_upload``)."""
+        from joey.runtimes.schema import sample_inputs
+
+        return sample_inputs(self._inputs, 1)
 
     @abstractmethod
     def predict(self, data: InferenceData) -> InferenceData:

@@ -11,9 +11,7 @@ from __future__ import annotations
 import importlib.util
 import inspect
 import sys
-import tempfile
 import types
-import zipfile
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from pathlib import Path
@@ -22,8 +20,8 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from joey.runtimes.base import InferenceData, Runtime, RuntimeConfig
-from joey.runtimes.pickled import SchemaConfig
+from joey.runtimes.archive import UnreadableArchiveError, model_root, unpack
+from joey.runtimes.base import InferenceData, Runtime, RuntimeConfig, SchemaConfig
 from joey.spec import TensorField
 
 __all__ = [
@@ -36,6 +34,9 @@ __all__ = [
     "ModelNotAssignedError",
     "PythonStep",
     "PythonStepRuntime",
+    "UnreadableArchiveError",
+    "model_root",
+    "unpack",
 ]
 
 PythonStep = Callable[[InferenceData], InferenceData]
@@ -147,33 +148,6 @@ class InferenceBuilder(ABC):
 class ByopValidationError(ValueError):
     """The zip breaks one of the BYOP rules; the message names the rule."""
 
-
-def model_root(names: list[str]) -> str:
-    """The model's folder inside a zip as a name prefix: ``""``, or ``"folder/"`` for a zip of
-    one folder. A ``requirements.txt`` at the zip's root keeps the root as the model's folder.
-    """
-    names = [n for n in names if not n.startswith("__MACOSX/")]
-    tops = {n.split("/", 1)[0] for n in names} - {""}
-    tops = {t for t in tops if not t.startswith(".")}
-    if len(tops) != 1 or "requirements.txt" in names:
-        return ""
-    (top,) = tops
-    return f"{top}/" if any(n.startswith(f"{top}/") for n in names) else ""
-
-
-def unpack(artifact: Path) -> Path:
-    """A folder holding the artifact's code: the zip unpacked, or the ``.py`` file's copy."""
-    folder = Path(tempfile.mkdtemp(prefix="joey-code-"))
-    if artifact.suffix == ".py":
-        (folder / artifact.name).write_bytes(artifact.read_bytes())
-        return folder
-    try:
-        with zipfile.ZipFile(artifact) as archive:
-            members = [m for m in archive.namelist() if not m.startswith("__MACOSX/")]
-            archive.extractall(folder, members)
-    except zipfile.BadZipFile as exc:
-        raise ByopValidationError(f"unreadable zip: {exc}") from exc
-    return folder / model_root(members)
 
 
 def _import_all(folder: Path) -> list[types.ModuleType]:

@@ -113,34 +113,29 @@ def _initial_types(inputs: tuple[TensorField, ...]) -> list[tuple[str, Any]]:
     return types
 
 
-def _to_onnx(framework: str, model: Any, artifact: Path, inputs: tuple[TensorField, ...]) -> tuple[str, Any]:
-    """(converter name, ONNX ModelProto) for the framework; raises when it cannot convert."""
-    if framework == "sklearn":
-        from skl2onnx import convert_sklearn
+def sklearn_to_onnx(runtime: Runtime, _artifact: Path, inputs: tuple[TensorField, ...]) -> Any:
+    """skl2onnx on the unpickled estimator; probabilities as a plain tensor (no zipmap)."""
+    from skl2onnx import convert_sklearn
 
-        options = {id(model): {"zipmap": False}} if hasattr(model, "predict_proba") else None
-        try:
-            return "skl2onnx", convert_sklearn(model, initial_types=_initial_types(inputs), options=options)
-        except Exception:
-            return "skl2onnx", convert_sklearn(model, initial_types=_initial_types(inputs))
-    if framework == "xgboost":
-        from onnxmltools import convert_xgboost
-        from onnxmltools.convert.common.data_types import FloatTensorType
-
-        if any(f.dtype != "float32" for f in inputs):
-            raise ValueError("onnxmltools converts float32 inputs only")
-        types = [(f.name, FloatTensorType([None, *f.shape])) for f in inputs]
-        return "onnxmltools", convert_xgboost(model, initial_types=types, target_opset=15)
-    if framework == "pytorch":
-        return "torch.onnx", _torch_to_onnx(artifact, inputs)
-    if framework == "keras":
-        return "tf2onnx", _keras_to_onnx(model, inputs)
-    if framework == "tensorflow":
-        return "tf2onnx", _savedmodel_to_onnx(artifact, inputs)
-    raise ValueError(f"no ONNX converter for {framework}")
+    model = getattr(runtime, "model", None)
+    options = {id(model): {"zipmap": False}} if hasattr(model, "predict_proba") else None
+    try:
+        return convert_sklearn(model, initial_types=_initial_types(inputs), options=options)
+    except Exception:
+        return convert_sklearn(model, initial_types=_initial_types(inputs))
 
 
-def _torch_to_onnx(artifact: Path, inputs: tuple[TensorField, ...]) -> Any:
+def xgboost_to_onnx(runtime: Runtime, _artifact: Path, inputs: tuple[TensorField, ...]) -> Any:
+    from onnxmltools import convert_xgboost
+    from onnxmltools.convert.common.data_types import FloatTensorType
+
+    if any(f.dtype != "float32" for f in inputs):
+        raise ValueError("onnxmltools converts float32 inputs only")
+    types = [(f.name, FloatTensorType([None, *f.shape])) for f in inputs]
+    return convert_xgboost(getattr(runtime, "model", None), initial_types=types, target_opset=15)
+
+
+def torchscript_to_onnx(_runtime: Runtime, artifact: Path, inputs: tuple[TensorField, ...]) -> Any:
     import tempfile
 
     import onnx
@@ -159,10 +154,12 @@ def _torch_to_onnx(artifact: Path, inputs: tuple[TensorField, ...]) -> Any:
         return onnx.load(str(target))
 
 
-def _keras_to_onnx(model: Any, inputs: tuple[TensorField, ...]) -> Any:
+def keras_to_onnx(runtime: Runtime, _artifact: Path, inputs: tuple[TensorField, ...]) -> Any:
     """tf2onnx on a tf.function that calls the Keras model (``from_keras`` fails on Keras 3)."""
     import tensorflow as tf
     import tf2onnx
+
+    model: Any = getattr(runtime, "model", None)
 
     spec = [tf.TensorSpec((None, *f.shape), tf.as_dtype(f.dtype), name=f.name) for f in inputs]
     compute = tf.as_dtype(model.inputs[0].dtype) if getattr(model, "inputs", None) else tf.float32
@@ -176,7 +173,7 @@ def _keras_to_onnx(model: Any, inputs: tuple[TensorField, ...]) -> Any:
     return proto
 
 
-def _savedmodel_to_onnx(artifact: Path, inputs: tuple[TensorField, ...]) -> Any:
+def savedmodel_to_onnx(_runtime: Runtime, artifact: Path, inputs: tuple[TensorField, ...]) -> Any:
     """A Keras SavedModel through tf-keras (which reads older TF 2 releases' files), else the
     serving signature as a tf.function."""
     import tensorflow as tf
@@ -230,19 +227,21 @@ def prove(original: Runtime, candidate: Runtime, inputs: tuple[TensorField, ...]
     return True, worst, ""
 
 
-def try_convert(framework: str, artifact: Path, original: Any, model_object: Any,
-                inputs: tuple[TensorField, ...], outputs: tuple[TensorField, ...],
-                destination: Path) -> ConversionRecord:
-    """Convert, conform and prove; write ``destination`` only when the conversion is kept."""
+def try_convert(framework: str, artifact: Path, original: Runtime, inputs: tuple[TensorField, ...],
+                outputs: tuple[TensorField, ...], destination: Path) -> ConversionRecord:
+    """Convert with the framework's converter, conform and prove; write ``destination`` only
+    when the conversion is kept."""
     import onnx
 
     from joey.runtimes.onnx import OnnxRuntime
+    from joey.runtimes.registry import record_for
 
-    tried = {"sklearn": "skl2onnx", "xgboost": "onnxmltools", "pytorch": "torch.onnx",
-             "keras": "tf2onnx", "tensorflow": "tf2onnx"}.get(framework, "none")
+    record = record_for(framework)
+    tried = record.converter or "none"
     try:
-        tried, proto = _to_onnx(framework, model_object, artifact, inputs)
-        proto = conform(proto, inputs, outputs)
+        if record.to_onnx is None:
+            raise ValueError(f"no ONNX converter for {framework}")
+        proto = conform(record.call(record.to_onnx, original, artifact, inputs), inputs, outputs)
         candidate_path = destination.with_suffix(".candidate.onnx")
         onnx.save(proto, str(candidate_path))
         candidate = OnnxRuntime()

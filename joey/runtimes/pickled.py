@@ -14,15 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from joey.runtimes.base import InferenceData, Runtime, RuntimeConfig
+from joey.runtimes.base import InferenceData, Runtime, RuntimeConfig, SchemaConfig
 from joey.spec import TensorField
-
-
-class SchemaConfig(RuntimeConfig):
-    """The model's signature, given by the user's input and output schemas."""
-
-    inputs: tuple[TensorField, ...]
-    outputs: tuple[TensorField, ...]
 
 
 def pickled_version(raw: bytes, library: str) -> str | None:

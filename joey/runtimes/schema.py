@@ -6,10 +6,15 @@ import numpy as np
 import pyarrow as pa
 
 from joey.spec import TensorField
+from joey.tables.tensors import encode_arrow
 
 
-def field_from_arrow(field: pa.Field, optional: bool = False) -> TensorField:
-    """``list<float32>[10]`` -> float32 (10,); ``list<double>`` -> float64 (None,); scalars -> ()."""
+def field_from_arrow(field: pa.Field, optional: bool = False, per_row: bool = False) -> TensorField:
+    """``list<float32>[10]`` -> float32 (10,); ``list<double>`` -> float64 (None,); scalars -> ().
+
+    ``per_row``: the field keeps its exact Arrow type (structs and ragged lists pass) and its
+    own nullability, for models that take one value per row.
+    """
     shape: list[int | None] = []
     arrow_type = field.type
     while pa.types.is_list(arrow_type) or pa.types.is_large_list(arrow_type) or pa.types.is_fixed_size_list(arrow_type):
@@ -17,14 +22,21 @@ def field_from_arrow(field: pa.Field, optional: bool = False) -> TensorField:
         arrow_type = arrow_type.value_type
     if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
         dtype = "string"
+    elif pa.types.is_struct(arrow_type) or pa.types.is_map(arrow_type):
+        dtype = "object"
     else:
         dtype = np.dtype(arrow_type.to_pandas_dtype()).name
+    if per_row:
+        return TensorField(name=field.name, dtype=dtype, shape=tuple(shape), nullable=field.nullable,
+                           arrow=encode_arrow(field))
     return TensorField(name=field.name, dtype=dtype, shape=tuple(shape), nullable=optional and field.nullable)
 
 
-def fields_from_schema(schema: pa.Schema, optional: bool = False) -> tuple[TensorField, ...]:
-    """``optional``: fields may take nulls unless the schema says ``nullable=False`` (BYOP)."""
-    return tuple(field_from_arrow(f, optional) for f in schema)
+def fields_from_schema(schema: pa.Schema, optional: bool = False,
+                       per_row: bool = False) -> tuple[TensorField, ...]:
+    """``optional``: fields may take nulls unless the schema says ``nullable=False`` (BYOP);
+    ``per_row``: see ``field_from_arrow``."""
+    return tuple(field_from_arrow(f, optional, per_row) for f in schema)
 
 
 def sample_inputs(fields: tuple[TensorField, ...], rows: int, seed: int = 0,

@@ -14,8 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from joey.runtimes.base import InferenceData, Runtime, RuntimeConfig
-from joey.runtimes.pickled import SchemaConfig
+from joey.runtimes.base import InferenceData, Runtime, RuntimeConfig, SchemaConfig
 from joey.spec import TensorField
 
 logger = logging.getLogger(__name__)
@@ -26,7 +25,7 @@ def saved_model_dir(artifact: Path) -> Path:
     if artifact.is_dir():
         folder = artifact
     else:
-        from joey.runtimes.byop import unpack
+        from joey.runtimes.archive import unpack
 
         folder = unpack(artifact)
     found = sorted(p.parent for p in folder.rglob("saved_model.pb") if "__MACOSX" not in p.parts)

@@ -10,8 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from joey.runtimes.base import InferenceData, Runtime, RuntimeConfig
-from joey.runtimes.pickled import SchemaConfig
+from joey.runtimes.base import InferenceData, Runtime, RuntimeConfig, SchemaConfig
 from joey.spec import TensorField
 
 

@@ -7,6 +7,7 @@ columns (``list<inner: T not null>``) or scalar columns.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterable, Mapping
 
 import numpy as np
@@ -31,9 +32,58 @@ def _stringlike(t: pa.DataType) -> bool:
     return bool(pa.types.is_string(t) or pa.types.is_large_string(t))
 
 
+def encode_arrow(field: pa.Field) -> str:
+    """A field's Arrow type as text a ``TensorField`` can carry (an IPC schema, base64)."""
+    return base64.b64encode(pa.schema([field]).serialize().to_pybytes()).decode()
+
+
+def decode_arrow(text: str) -> pa.Field:
+    """The Arrow field ``encode_arrow`` wrote."""
+    return pa.ipc.read_schema(pa.py_buffer(base64.b64decode(text))).field(0)
+
+
+def _per_row_tensor(array: pa.Array, field: TensorField) -> np.ndarray:
+    """A column for a model that takes one value per row, in the field's exact Arrow type:
+    dense when it is (no nulls, equal lengths), else one Python value (or numpy array) per
+    row, ``None`` where null."""
+    assert field.arrow is not None
+    wanted = decode_arrow(field.arrow).type
+    if not array.type.equals(wanted):
+        try:
+            array = array.cast(wanted)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            raise InvalidInputError(field.name, str(wanted), str(array.type)) from exc
+    dense = field.model_copy(update={"arrow": None, "nullable": False})
+    if not array.null_count and not pa.types.is_struct(wanted) and _dense_shape(array, dense):
+        return column_to_tensor(array, dense)
+    if _is_list(array.type) or pa.types.is_struct(array.type):
+        return np.asarray(array.to_numpy(zero_copy_only=False), dtype=object)
+    rows = np.empty(len(array), dtype=object)
+    rows[:] = array.to_pylist()
+    return rows
+
+
+def _dense_shape(array: pa.Array, field: TensorField) -> bool:
+    """Whether a column is one tensor of ``field``'s rank (every list level non-null, equal lengths)."""
+    values: pa.Array = array
+    depth = 0
+    while _is_list(values.type):
+        if values.null_count:
+            return False
+        if not pa.types.is_fixed_size_list(values.type):
+            bounds = pc.min_max(pc.list_value_length(values))
+            if bounds["min"].as_py() != bounds["max"].as_py():
+                return False
+        values = values.flatten()
+        depth += 1
+    return depth == len(field.shape) and (_numeric(values.type) or _stringlike(values.type))
+
+
 def column_to_tensor(column: pa.Array | pa.ChunkedArray, field: TensorField) -> np.ndarray:
     """One request column as a batch-first array of ``field``'s dtype, or InvalidInputError."""
     array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if field.arrow is not None:
+        return _per_row_tensor(array, field)
     if field.nullable:
         optional = _optional_tensor(array, field)
         if optional is not None:
@@ -124,6 +174,9 @@ def table_to_tensors(table: pa.Table, fields: Iterable[TensorField]) -> Inferenc
         raise InvalidInputError(None, "at least one row", "an empty table")
     data: InferenceData = {}
     for field in fields:
+        if field.name not in table.column_names and field.arrow is not None and field.nullable:
+            data[field.name] = np.full(table.num_rows, None, dtype=object)  # an optional input left out
+            continue
         if field.name not in table.column_names:
             sent = ", ".join(table.column_names) or "no columns"
             raise InvalidInputError(field.name, f"a column {field.name!r} of {field.describe()}", f"columns {sent}")
@@ -131,8 +184,11 @@ def table_to_tensors(table: pa.Table, fields: Iterable[TensorField]) -> Inferenc
     return data
 
 
-def tensor_to_column(array: np.ndarray) -> pa.Array:
-    """A batch-first array as an Arrow column: 1-D scalars, N-D nested non-null lists."""
+def tensor_to_column(array: np.ndarray, field: TensorField | None = None) -> pa.Array:
+    """A batch-first array as an Arrow column: 1-D scalars, N-D nested non-null lists; for a
+    field with an exact Arrow type (one value per row), a column of that type."""
+    if field is not None and field.arrow is not None:
+        return _typed_column(array, field)
     if array.dtype == object or array.dtype.kind in "US":
         flat = pa.array(array.reshape(-1), type=pa.string())
     else:
@@ -147,6 +203,33 @@ def tensor_to_column(array: np.ndarray) -> pa.Array:
     return column
 
 
-def tensors_to_columns(data: Mapping[str, np.ndarray], names: Iterable[str]) -> dict[str, pa.Array]:
-    """Output tensors as Arrow columns, in ``names`` order."""
-    return {name: tensor_to_column(data[name]) for name in names}
+def _typed_column(array: np.ndarray, field: TensorField) -> pa.Array:
+    assert field.arrow is not None
+    wanted = decode_arrow(field.arrow).type
+    values = list(array) if array.dtype == object else array.tolist()
+    try:
+        return pa.array(values, type=wanted)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError) as exc:
+        raise ValueError(f"output {field.name!r} does not fit {wanted}: {exc}") from exc
+
+
+def null_column(field: TensorField, rows: int) -> pa.Array:
+    """An all-null column typed as ``field``'s answer would be (a dropped challenger's)."""
+    if field.arrow is not None:
+        return pa.nulls(rows, decode_arrow(field.arrow).type)
+    shape = (1, *(1 if d is None else d for d in field.shape))
+    sample = (np.full(shape, "", dtype=object) if field.dtype == "string"
+              else np.zeros(shape, dtype=field.dtype))
+    return pa.nulls(rows, tensor_to_column(sample).type)
+
+
+def tensors_to_columns(data: Mapping[str, np.ndarray],
+                       fields: Iterable[str | TensorField]) -> dict[str, pa.Array]:
+    """Output tensors as Arrow columns, in ``fields`` order (a field's exact type where it has one)."""
+    columns = {}
+    for item in fields:
+        if isinstance(item, str):
+            columns[item] = tensor_to_column(data[item])
+        else:
+            columns[item.name] = tensor_to_column(data[item.name], item)
+    return columns

@@ -125,18 +125,18 @@ def test_the_other_rules_still_hold_without_requirements(source: str, rule: str,
 
 
 def test_only_the_model_folders_requirements_count(tmp_path: Path) -> None:
-    from joey.platform.upload import _requirements
+    from joey.runtimes.archive import requirements_of
 
     nested = tmp_path / "nested.zip"
     with zipfile.ZipFile(nested, "w") as archive:
         archive.writestr("model.py", SCALE)
         archive.writestr("artifacts/requirements.txt", "six==1.16.0\n")
-    assert _requirements(nested) is None  # a requirements.txt under artifacts/ is not the model's
+    assert requirements_of(nested, "custom") is None  # a requirements.txt under artifacts/ is not the model's
     folder = tmp_path / "folder.zip"
     with zipfile.ZipFile(folder, "w") as archive:
         archive.writestr("byop/model.py", SCALE)
         archive.writestr("byop/requirements.txt", "# none\n")
         archive.writestr("byop/artifacts/requirements.txt", "six==1.16.0\n")
-    assert _requirements(folder) == []
+    assert requirements_of(folder, "custom") == []
     plain = byop_zip(tmp_path / "plain.zip", requirements="six==1.16.0\n")
-    assert _requirements(plain) == ["six==1.16.0"]
+    assert requirements_of(plain, "custom") == ["six==1.16.0"]

@@ -54,8 +54,7 @@ def test_conversion_is_kept_only_when_proven(name: str, tmp_path: Path) -> None:
     trained = factory(tmp_path)
     runtime, inputs, outputs = _flight(trained)
     target = tmp_path / "converted.onnx"
-    record = try_convert(trained.framework, trained.path, runtime, getattr(runtime, "model", None),
-                         inputs, outputs, target)
+    record = try_convert(trained.framework, trained.path, runtime, inputs, outputs, target)
     assert record.kept is convertible, record
     assert target.exists() is convertible
     if convertible:
