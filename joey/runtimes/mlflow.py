@@ -569,9 +569,11 @@ def requirements_of(artifact: Path, _framework: str) -> list[str]:
     """The model's own requirements, relaxed, for its isolated environment: an MLflow model
     always runs in one (with mlflow-skinny), so its dependencies never touch the platform's."""
     requirements = model_requirements(model_folder(artifact), REPLICA_PACKAGES)
-    skinny = f"mlflow-skinny=={installed_mlflow_version()}"
-    if not any(line.startswith("mlflow-skinny") for line in requirements):
-        requirements.append(skinny)
+    names = {_canonical(re.split(r"[<>=!~\[; ]", line, maxsplit=1)[0]) for line in requirements}
+    if "mlflow-skinny" not in names:
+        requirements.append(f"mlflow-skinny=={installed_mlflow_version()}")
+    if "pandas" not in names:  # mlflow.pyfunc imports it; mlflow-skinny does not install it
+        requirements.append("pandas")
     return requirements
 
 

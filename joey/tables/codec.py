@@ -71,7 +71,12 @@ def _read_records(body: bytes) -> pa.Table:
     if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
         raise InvalidInputError(None, "a JSON array of row objects (pandas-records)", type(records).__name__)
     try:
-        return pa.Table.from_pylist(records)
+        keys = records[0].keys() if records else ()
+        if all(r.keys() == keys for r in records):
+            return pa.Table.from_pylist(records)
+        # pandas-records: a key a row leaves out is null there (from_pylist reads the first row's)
+        names = list(dict.fromkeys(name for record in records for name in record))
+        return pa.table({name: [record.get(name) for record in records] for name in names})
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         raise InvalidInputError(None, "columns of one type each", f"mixed types ({exc})") from exc
 

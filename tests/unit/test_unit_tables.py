@@ -691,3 +691,12 @@ def test_dataframe_to_table_rejects_an_empty_frame() -> None:
         dataframe_to_table(pd.DataFrame({"tensor": []}))
     assert "row" in info.value.expected
     assert "empty" in info.value.actual
+
+
+def test_json_records_with_keys_some_rows_leave_out_are_null_there() -> None:
+    from joey.tables import read_body
+
+    table = read_body(b'[{"a": 1}, {"a": 2, "b": "x"}, {"b": "y"}]', "json")
+    assert table.column_names == ["a", "b"]
+    assert table.column("a").to_pylist() == [1, 2, None]
+    assert table.column("b").to_pylist() == [None, "x", "y"]
