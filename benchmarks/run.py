@@ -710,6 +710,8 @@ def count_failures(results: dict[str, Any]) -> dict[str, int]:
         failures["serve_defaults"] = int((results["serve_defaults"] or {}).get("failures") or 0)
     if "profile" in results:  # failed requests under the profile's load, or a profile crash
         failures["profile"] = int((results["profile"] or {}).get("failures") or 0)
+    if "hugging_face" in results:
+        failures["hugging_face"] = int((results["hugging_face"] or {}).get("failures") or 0)
     if results.get("fatal"):
         failures["fatal"] = 1
     return failures
@@ -722,7 +724,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--machine", default=None, help="name in the result file names")
     parser.add_argument("--readme", type=FilePath, default=HERE / "README.md",
                         help="README whose results/targets markers are rewritten")
-    parser.add_argument("--models", default="ccfraud,aloha,aloha-tf", help="comma-separated subset")
+    parser.add_argument("--models", default="ccfraud,aloha,aloha-tf,hugging-face",
+                        help="comma-separated subset (hugging-face: benchmarks/hugging_face.py)")
     parser.add_argument("--profile", action=argparse.BooleanOptionalAction, default=None,
                         help="py-spy profile of the single-row hot path (default: on in full mode)")
     parser.add_argument("--serve-defaults", action=argparse.BooleanOptionalAction, default=True,
@@ -772,6 +775,10 @@ def main(argv: list[str] | None = None) -> int:
                 run_aloha(bench, timings)
             if "aloha-tf" in wanted:
                 run_aloha_tf(bench, timings)
+            if "hugging-face" in wanted:  # results["hugging_face"]; README section of its own
+                from benchmarks import hugging_face
+
+                hugging_face.run(bench, timings, phase, log)
         except Exception as exc:
             import traceback
 
@@ -804,6 +811,12 @@ def main(argv: list[str] | None = None) -> int:
     for path in written:
         log(f"wrote {path}")
     print(report.console_summary(results), flush=True)
+    if "hugging_face" in results:
+        from benchmarks import hugging_face
+
+        if args.readme is not None:
+            hugging_face.update_readme(args.readme, results)
+        print("Hugging Face:\n" + hugging_face.markdown(results), flush=True)
     total = sum(results["failures"].values())
     log(f"finished in {results['elapsed_s']:.1f}s; failures: {results['failures']}")
     return 1 if total else 0

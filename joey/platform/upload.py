@@ -163,7 +163,7 @@ def _run_line(context: Context, up: _Upload, scratch: Path) -> None:
         up.progress("Model is pending loading to a container runtime..")
     original = _load_for_conversion(up) if python is None or record.to_onnx is not None else None
     if original is not None:
-        for line in getattr(original, "load_log", []):
+        for line in original.load_log:
             up.progress(line)
         if record.schemas == "model":
             up.inputs, up.outputs = original.signature()

@@ -46,11 +46,26 @@ def read_member(artifact: Path, name: str) -> bytes | None:
         return archive.read(full) if full in archive.namelist() else None
 
 
+_UNPACKED: dict[tuple[str, int, int], Path] = {}
+
+
 def unpack(artifact: Path) -> Path:
     """A folder holding the artifact's files: the zip unpacked (its model folder), a folder
-    as it is, or a copy of a single ``.py`` file."""
+    as it is, or a copy of a single ``.py`` file. A zip is unpacked once per process (upload
+    reads a model's folder several times; a saved pipeline can weigh gigabytes)."""
     if artifact.is_dir():
         return artifact
+    stat = artifact.stat()
+    key = (str(artifact.resolve()), stat.st_size, stat.st_mtime_ns)
+    known = _UNPACKED.get(key)
+    if known is not None and known.exists() and artifact.suffix != ".py":
+        return known
+    folder = _unpack(artifact)
+    _UNPACKED[key] = folder
+    return folder
+
+
+def _unpack(artifact: Path) -> Path:
     folder = Path(tempfile.mkdtemp(prefix="joey-code-"))
     if artifact.suffix == ".py":
         (folder / artifact.name).write_bytes(artifact.read_bytes())

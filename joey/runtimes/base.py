@@ -8,6 +8,7 @@ the step deployment alone decides how to run it (thread, batch, replica).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -41,9 +42,9 @@ class Runtime(ABC):
 
     name: ClassVar[str]
     """Wallaroo's runtime string: ``onnx``, ``tensorflow``, ``python``, ``flight``, ``mlflow``."""
-    isolated: ClassVar[bool] = False
-    """Whether the model brings requirements that need their own environment."""
     config_type: ClassVar[type[RuntimeConfig]] = RuntimeConfig
+    load_log: Sequence[str] = ()
+    """What ``load`` noticed that the upload log should show (version-mismatch warnings)."""
     probe_at_upload: ClassVar[bool] = False
     """Upload runs ``example_input()`` through the model and checks the answer against the
     output schema (models whose schemas are declared, not read from the file)."""

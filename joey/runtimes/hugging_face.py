@@ -45,6 +45,12 @@ from joey.spec import TensorField
 __all__ = ["HuggingFaceConfig", "HuggingFaceRuntime"]
 
 _WORDS = ("cat", "dog", "bird", "fish", "horse", "tree", "car", "house")
+_ONE_FORWARD = frozenset({"text-classification", "sentiment-analysis", "zero-shot-classification"})
+"""Tasks whose rows sharing a call run as one forward pass (``batch_size`` = the rows) when
+the tokenizer pads: text in, one answer per sequence, padding masked out. Not the others:
+without ``batch_size`` transformers runs a list one row per forward; feature extraction
+would answer the padded positions, decoder-only generation pads on the wrong side,
+audio and image models see the padding."""
 
 
 class HuggingFaceConfig(SchemaConfig):
@@ -305,10 +311,17 @@ class HuggingFaceRuntime(Runtime):
             return list(answers)
         if len(inputs) == 1:
             return [self._pipe(inputs[0], **kwargs)]
+        if kind in _ONE_FORWARD and "batch_size" not in kwargs and self._pads():
+            kwargs = {**kwargs, "batch_size": len(inputs)}
         answers = self._pipe(inputs, **kwargs)
         if len(answers) != len(inputs):
             raise RuntimeError(f"{kind} answered {len(answers)} results for {len(inputs)} rows")
         return list(answers)
+
+    def _pads(self) -> bool:
+        """Whether the pipeline's tokenizer can pad a batch (it has a pad token)."""
+        tokenizer = getattr(self._pipe, "tokenizer", None)
+        return tokenizer is not None and getattr(tokenizer, "pad_token_id", None) is not None
 
     def _diffuse(self, prompts: list[str], kwargs: dict[str, Any]) -> list[Any]:
         import torch

@@ -5,7 +5,8 @@ Run inside an environment with transformers and diffusers (either line)::
     python -m joey.testing.hf_models build OUT_DIR TASK [TASK...]      # prints {task: zip}
     python -m joey.testing.hf_models reference MODEL_ZIP TASK ROWS_JSON # prints outputs per row
 
-``TASK`` is a Wallaroo framework value (``hugging-face-text-classification``) or ``all``.
+``TASK`` is a Wallaroo framework value (``hugging-face-text-classification``), ``all``, or
+the name of a bigger variant (``text-classification-minilm``: MiniLM-sized, for benchmarks).
 Each model is saved as Wallaroo users save theirs (``pipeline(...).save_pretrained(dir)``)
 and zipped with its top-level folder (``<name>.zip``); ``<name>-flat.zip`` holds the same
 files with ``config.json`` at the zip's root. transformers 5 has no summarization,
@@ -34,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["build", "flat_zip", "reference", "rows"]
+__all__ = ["bench_words", "build", "flat_zip", "reference", "rows"]
 
 _WORDS = ["this", "is", "a", "test", "another", "joey", "serves", "models", "on", "ray", "what",
           "does", "do", "good", "bad", "movie", "was", "very", "it", "english", "german",
@@ -154,10 +155,12 @@ def _bert_vocab(*extra: str) -> list[str]:
                                *_LETTERS, *pieces, *_PUNCT]))
 
 
-def _bert_tokenizer(tmp: Path, **kwargs: Any) -> Any:
-    """A word-piece tokenizer from an in-memory vocabulary (5.x: ``vocab=``; 4.x: a file)."""
+def _bert_tokenizer(tmp: Path, words: tuple[str, ...] = (), **kwargs: Any) -> Any:
+    """A word-piece tokenizer from an in-memory vocabulary (5.x: ``vocab=``; 4.x: a file);
+    ``words`` are appended to the vocabulary (the benchmark's model)."""
     extra = [v for k, v in kwargs.items() if k.endswith("_token")]
     vocab = _bert_vocab(*[e for e in extra if e not in _bert_vocab()])
+    vocab += [w for w in words if w not in vocab]
     if _major() >= 5:
         from transformers import BertTokenizer
 
@@ -398,6 +401,36 @@ _PARTS: dict[str, Callable[[Path], dict[str, Any]]] = {
 }
 
 
+def bench_words(count: int = 400) -> list[str]:
+    """The benchmark model's extra vocabulary: ``count`` made-up lower-case words, fixed."""
+    consonants, vowels = "bdfgklmnprstvz", "aeiou"
+    words = [f"{a}{v}{b}{w}" for a in consonants for v in vowels for b in consonants[:6]
+             for w in vowels[:2]]
+    return words[:count]
+
+
+def _minilm_classifier(tmp: Path) -> dict[str, Any]:
+    """A text classifier of MiniLM's size with random weights (BERT: hidden 384, 6 layers,
+    12 heads, intermediate 1536, 128 positions, a vocabulary of ~500 word pieces, 2 labels):
+    the benchmark's model, big enough that the model's own time dominates a request."""
+    import transformers as tf
+
+    tokenizer = _bert_tokenizer(tmp, words=tuple(bench_words()))
+    config = tf.BertConfig(vocab_size=len(tokenizer), hidden_size=384, num_hidden_layers=6,
+                           num_attention_heads=12, intermediate_size=1536,
+                           max_position_embeddings=128, num_labels=2,
+                           id2label={0: "negative", 1: "positive"},
+                           label2id={"negative": 0, "positive": 1})
+    return {"model": tf.BertForSequenceClassification(config), "tokenizer": tokenizer}
+
+
+_VARIANTS: dict[str, tuple[str, Callable[[Path], dict[str, Any]]]] = {
+    "text-classification-minilm": ("text-classification", _minilm_classifier),
+}
+"""Models of other sizes, built by name (``build OUT_DIR text-classification-minilm``):
+{name: (pipeline task, parts)}; uploaded as that task's framework."""
+
+
 def _vit() -> dict[str, Any]:
     import transformers as tf
 
@@ -419,13 +452,17 @@ def _save(task: str, folder: Path, tmp: Path) -> None:
         _stable_diffusion(tmp, folder)
         return
     torch.manual_seed(_SEED)
-    parts = _PARTS[short](tmp)
+    pipeline_task = short
+    if short in _VARIANTS:
+        pipeline_task, make = _VARIANTS[short]
+        parts = make(tmp)
+    else:
+        parts = _PARTS[short](tmp)
     _widen(parts["model"])
     for name, module in parts["model"].named_modules():
         if name.endswith("class_labels_classifier"):  # DETR: let "no object" lose, or none shows
             with torch.no_grad():
                 module.bias[-1] = -4.0
-    pipeline_task = short
     if _major() >= 5 and short in ("summarization", "translation", "question-answering",
                                    "image-to-text"):
         for part in parts.values():  # no such pipeline in 5.x (image-to-text: none that saves it)
