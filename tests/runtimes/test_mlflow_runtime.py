@@ -17,11 +17,11 @@ from joey.runtimes.convert import conform
 from joey.runtimes.mlflow import (
     MlflowRuntime,
     arrow_schemas_from_signature,
-    flavor_to_onnx,
     model_requirements,
     relax_requirements,
     resolve_model_uri,
 )
+from joey.runtimes.mlflow_onnx import flavor_to_onnx
 from joey.runtimes.schema import fields_from_schema
 from joey.spec import TensorField
 from joey.testing import mlflow_models as mm
