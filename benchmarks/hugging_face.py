@@ -280,6 +280,16 @@ def _run(bench: Any, timings: dict[str, float], phase: Any, log: Any, result: di
         direct = Direct(python, model_dir, scratch / "direct.stderr")
         try:
             result["direct_info"] = direct.info
+            # Same threads both ways: a step that reserves less than a CPU gets
+            # OMP_NUM_THREADS=1 from Ray; giving the model the direct process's thread count
+            # as CPUs (what a user does for a model that should use N cores) matches it.
+            threads = int(direct.info.get("threads") or 1)
+            result["joey_step_cpus"] = threads
+            bench.undeploy(pipeline)
+            config = joey.DeploymentConfigBuilder().sidekick_cpus(model, threads).build()
+            pipeline.deploy(deployment_config=config)
+            bench.pipelines.append(pipeline)
+            _first_answer(pipeline, probe, time.monotonic())
             result["throughput"] = _throughput(bench, pipeline, direct, quick, log)
         finally:
             direct.close()
@@ -415,7 +425,9 @@ def markdown(results: dict[str, Any]) -> str:
              + ", ".join(f"{k} {v}" for k, v in arch.items())
              + f"; random weights. Direct pipeline: torch {(result.get('direct_info') or {}).get('torch')}, "
              f"transformers {(result.get('direct_info') or {}).get('transformers')}, "
-             f"{(result.get('direct_info') or {}).get('threads')} torch threads"
+             f"{(result.get('direct_info') or {}).get('threads')} torch threads; joey's step "
+             f"given `sidekick_cpus(model, {result.get('joey_step_cpus')})` (Ray sets its "
+             "OMP_NUM_THREADS to that)"
              f". Failures: {result.get('failures')}"
              + (f"; error: `{result['error']}`" if result.get("error") else "") + ".", "",
              "| batch | direct rows/s | joey SDK rows/s | joey/direct (SDK) | joey HTTP JSON rows/s | "
