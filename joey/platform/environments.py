@@ -28,12 +28,11 @@ from joey.runtimes.base import REPLICA_PACKAGES
 
 __all__ = ["check_in_environment", "ensure_environment", "environment_key", "parse_requirements"]
 
-BASE_PACKAGES = REPLICA_PACKAGES
 READY = "joey-env-ready"
 
 
 def environment_key(requirements: list[str]) -> str:
-    basis = "\n".join([sys.version, f"ray=={metadata.version('ray')}", *BASE_PACKAGES, "--", *requirements])
+    basis = "\n".join([sys.version, f"ray=={metadata.version('ray')}", *REPLICA_PACKAGES, "--", *requirements])
     return hashlib.sha256(basis.encode()).hexdigest()[:16]
 
 
@@ -53,7 +52,7 @@ def ensure_environment(requirements: list[str], envs_dir: Path,
         _run([sys.executable, "-m", "venv", "--clear", str(folder)])
         (folder / "requirements.txt").write_text("\n".join(requirements) + "\n")
         _run([str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-              f"ray[serve]=={metadata.version('ray')}", *BASE_PACKAGES, "-r", str(folder / "requirements.txt")])
+              f"ray[serve]=={metadata.version('ray')}", *REPLICA_PACKAGES, "-r", str(folder / "requirements.txt")])
         _link_joey(folder)
         (folder / READY).write_text(key)
         log(f"Isolated environment {key} ready")

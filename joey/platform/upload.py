@@ -21,6 +21,7 @@ from joey.framework import Framework
 from joey.platform.context import Context
 from joey.platform.store import ModelVersionRow
 from joey.runtimes import FrameworkRecord, Runtime, record_for, runtime_class
+from joey.runtimes.convert import ConversionRecord
 from joey.runtimes.schema import fields_from_schema
 from joey.spec import TensorField
 
@@ -100,9 +101,7 @@ def _schemas(up: _Upload, input_schema: pa.Schema | None, output_schema: pa.Sche
             f"framework {record.framework.value!r} needs input_schema and output_schema (pyarrow schemas)")
     up.inputs = fields_from_schema(input_schema, optional=record.optional_inputs, per_row=record.per_row)
     up.outputs = fields_from_schema(output_schema, per_row=record.per_row)
-    up.runtime_config = {"inputs": _dump(up.inputs), "outputs": _dump(up.outputs)}
-    if record.framework.value.startswith("hugging-face-"):
-        up.runtime_config["task"] = record.framework.value
+    up.runtime_config = {"inputs": _dump(up.inputs), "outputs": _dump(up.outputs), **record.runtime_config}
 
 
 def _environment(context: Context, up: _Upload) -> Path | None:
@@ -110,7 +109,7 @@ def _environment(context: Context, up: _Upload) -> Path | None:
     model runs in the platform's."""
     record = up.record
     requirements = _hook(record, record.requirements, up.artifact)
-    if requirements is None and record.framework is Framework.CUSTOM:
+    if requirements is None and record.requirements_file_expected:
         up.progress(f"Warning: no requirements.txt in {up.file_name}; treated as empty "
                     "(Wallaroo requires one, even empty)")
     if not requirements:
@@ -203,9 +202,9 @@ def _load_for_conversion(up: _Upload) -> Runtime | None:
     try:
         return _load(up.record.key, up.artifact, raw)
     except (ModelUploadError, FrameworkNotInstalledError) as exc:
-        up.config["conversion"] = {"tried": up.record.converter or "none", "kept": False,
-                                   "inputs_compared": 0, "max_abs_diff": None,
-                                   "detail": f"the platform cannot load it to convert: {exc}"[:500]}
+        up.config["conversion"] = ConversionRecord(
+            up.record.converter or "none", False,
+            detail=f"the platform cannot load it to convert: {exc}"[:500]).to_dict()
         return None
 
 

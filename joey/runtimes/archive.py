@@ -6,6 +6,7 @@ sometimes on a Mac (``__MACOSX/`` entries), with or without its top-level folder
 
 from __future__ import annotations
 
+import re
 import tempfile
 import zipfile
 from pathlib import Path
@@ -83,6 +84,16 @@ def parse_requirements(text: str) -> list[str]:
     """Requirement lines without comments and blanks."""
     lines = (line.split("#", 1)[0].strip() for line in text.splitlines())
     return [line for line in lines if line]
+
+
+def canonical_name(name: str) -> str:
+    """A package name as indexes compare them (PEP 503): ``Foo_Bar.baz`` -> ``foo-bar-baz``."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def requirement_name(line: str) -> str:
+    """The canonical package name a requirement line names (``torch==2.13.0`` -> ``torch``)."""
+    return canonical_name(re.split(r"[<>=!~\[; ]", line.strip(), maxsplit=1)[0])
 
 
 def requirements_of(artifact: Path, _framework: str) -> list[str] | None:

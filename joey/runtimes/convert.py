@@ -136,6 +136,16 @@ def xgboost_to_onnx(runtime: Runtime, _artifact: Path, inputs: tuple[TensorField
 
 
 def torchscript_to_onnx(_runtime: Runtime, artifact: Path, inputs: tuple[TensorField, ...]) -> Any:
+    import torch
+
+    module = torch.jit.load(str(artifact), map_location="cpu")
+    module.eval()
+    return torch_module_to_onnx(module, inputs)
+
+
+def torch_module_to_onnx(module: Any, inputs: tuple[TensorField, ...]) -> Any:
+    """``torch.onnx.export`` of an evaluated module with the schema's input names and a
+    dynamic batch (TorchScript files and MLflow's pytorch flavor)."""
     import tempfile
 
     import onnx
@@ -143,8 +153,6 @@ def torchscript_to_onnx(_runtime: Runtime, artifact: Path, inputs: tuple[TensorF
 
     if any(f.dtype != "float32" for f in inputs if f.dtype.startswith("float")):
         raise ValueError("float inputs must be float32 to convert a PyTorch model to ONNX")
-    module = torch.jit.load(str(artifact), map_location="cpu")
-    module.eval()
     examples = tuple(torch.from_numpy(a) for a in sample_inputs(inputs, 2).values())
     names = [f.name for f in inputs]
     with tempfile.TemporaryDirectory() as scratch:

@@ -19,7 +19,6 @@ Each ``HfTask`` says how a request row becomes one pipeline call:
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -275,26 +274,22 @@ def default_schemas(_artifact: Path, framework: str) -> tuple[pa.Schema, pa.Sche
     return task.inputs, task.outputs
 
 
-def _name(requirement: str) -> str:
-    return re.split(r"[<>=!~\[; ]", requirement, maxsplit=1)[0].strip().lower().replace("_", "-")
-
-
 def requirements_of(artifact: Path, framework: str) -> list[str]:
     """The environment of the model's transformers line, with the model folder's own
     ``requirements.txt`` (if any) overriding a pinned package by name."""
-    from joey.runtimes.archive import parse_requirements, unpack
+    from joey.runtimes.archive import parse_requirements, requirement_name, unpack
 
     model_dir = find_model_dir(unpack(artifact))
     pinned = list(TRANSFORMERS_LINES[transformers_line(model_dir, framework)])
     own = model_dir / "requirements.txt"
     if own.is_file():
         users = parse_requirements(own.read_text())
-        names = {_name(r) for r in users}
+        names = {requirement_name(r) for r in users}
         if "torchvision" in names or "timm" in names:
             raise ValueError("torchvision and timm are refused: their registry builds need CUDA "
                              "and break every transformers pipeline on the CPU torch")
-        pinned = [r for r in pinned if _name(r) not in names or _name(r) == "torch"]
-        pinned += [r for r in users if _name(r) != "torch"]
+        pinned = [r for r in pinned if requirement_name(r) not in names or requirement_name(r) == "torch"]
+        pinned += [r for r in users if requirement_name(r) != "torch"]
     return pinned
 
 

@@ -10,7 +10,6 @@ runs as the pyfunc.
 
 from __future__ import annotations
 
-import re
 import shutil
 import tempfile
 from collections.abc import Iterable
@@ -21,6 +20,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from joey.runtimes.archive import canonical_name, requirement_name
 from joey.runtimes.base import REPLICA_PACKAGES, InferenceData, Runtime, RuntimeConfig, SchemaConfig
 from joey.spec import TensorField
 
@@ -179,10 +179,6 @@ def arrow_schemas_from_signature(model_dir: Path) -> tuple[pa.Schema, pa.Schema]
 # --- requirements ---------------------------------------------------------------------------
 
 
-def _canonical(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
 def installed_mlflow_version() -> str:
     """The mlflow version this process has (joey installs ``mlflow-skinny``)."""
     for distribution in ("mlflow-skinny", "mlflow"):
@@ -214,7 +210,7 @@ def relax_requirements(lines: Iterable[str], base_packages: Iterable[str],
     """
     from packaging.requirements import InvalidRequirement, Requirement
 
-    base = {_canonical(name) for name in base_packages}
+    base = {canonical_name(name) for name in base_packages}
     kept: dict[str, str] = {}
     for raw in lines:
         line = raw.split(" #", 1)[0].strip()
@@ -225,7 +221,7 @@ def relax_requirements(lines: Iterable[str], base_packages: Iterable[str],
         except InvalidRequirement:
             kept.setdefault(line, line)  # pip will say what is wrong with it
             continue
-        name = _canonical(requirement.name)
+        name = canonical_name(requirement.name)
         marker = f"; {requirement.marker}" if requirement.marker else ""
         extras = f"[{','.join(sorted(requirement.extras))}]" if requirement.extras else ""
         if name in ("mlflow", "mlflow-skinny"):
@@ -383,7 +379,7 @@ def requirements_of(artifact: Path, _framework: str) -> list[str]:
     """The model's own requirements, relaxed, for its isolated environment: an MLflow model
     always runs in one (with mlflow-skinny), so its dependencies never touch the platform's."""
     requirements = model_requirements(model_folder(artifact), REPLICA_PACKAGES)
-    names = {_canonical(re.split(r"[<>=!~\[; ]", line, maxsplit=1)[0]) for line in requirements}
+    names = {requirement_name(line) for line in requirements}
     if "mlflow-skinny" not in names:
         requirements.append(f"mlflow-skinny=={installed_mlflow_version()}")
     if "pandas" not in names:  # mlflow.pyfunc imports it; mlflow-skinny does not install it

@@ -5,7 +5,6 @@ takes them as separate ONNX inputs, concatenated inside the graph. Anything else
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 from typing import Any, cast
 
@@ -66,25 +65,14 @@ def _feature_dtype(framework: str, columns: tuple[TensorField, ...]) -> str:
 
 
 def _torch_module_to_onnx(module: Any, inputs: tuple[TensorField, ...]) -> Any:
-    """``torch.onnx.export`` of an ``nn.Module`` with the schema's names and a dynamic batch."""
-    import onnx
-    import torch
+    """The flavor's ``nn.Module`` to ONNX: evaluated, or wrapped when it cannot be."""
+    from joey.runtimes.convert import torch_module_to_onnx
 
-    from joey.runtimes.schema import sample_inputs
-
-    if any(f.dtype != "float32" for f in inputs if f.dtype.startswith("float")):
-        raise ValueError("float inputs must be float32 to convert a PyTorch model to ONNX")
     try:
         module.eval()
     except NotImplementedError:  # a torch.export module (mlflow's pt2 format): no train/eval,
         module = _opaque(module)  # and the exporter mistakes its fx graph for a TorchScript one
-    examples = tuple(torch.from_numpy(a) for a in sample_inputs(inputs, 2).values())
-    names = [f.name for f in inputs]
-    with tempfile.TemporaryDirectory() as scratch:
-        target = Path(scratch) / "model.onnx"
-        torch.onnx.export(module, examples, str(target), input_names=names, dynamo=False,
-                          dynamic_axes={n: {0: "batch"} for n in names})
-        return onnx.load(str(target))
+    return torch_module_to_onnx(module, inputs)
 
 
 def _opaque_module() -> type:

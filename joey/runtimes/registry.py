@@ -70,6 +70,10 @@ class FrameworkRecord:
     requirements: str | None = None
     """``(artifact, framework) -> list[str] | None``: what the model's own environment
     installs; ``None`` (or no function) runs the model in the platform's environment."""
+    runtime_config: Mapping[str, str] = field(default_factory=dict)
+    """Settings the loader's config takes besides the schemas (a Hugging Face model's task)."""
+    requirements_file_expected: bool = False
+    """Wallaroo requires a ``requirements.txt`` (even empty): upload warns when it is missing."""
     optional_inputs: bool = False
     """Inputs may be null unless the schema says ``nullable=False`` (BYOP)."""
     per_row: bool = False
@@ -122,7 +126,7 @@ _RECORDS: list[FrameworkRecord] = [
                     to_onnx="joey.runtimes.convert:xgboost_to_onnx"),
     FrameworkRecord(Framework.CUSTOM, "flight", "joey.runtimes.byop:ByopRuntime", "onnx",
                     requirements="joey.runtimes.archive:requirements_of", optional_inputs=True,
-                    failures_recorded=True),
+                    failures_recorded=True, requirements_file_expected=True),
     FrameworkRecord(Framework.MLFLOW, "mlflow", "joey.runtimes.mlflow:MlflowRuntime", "mlflow",
                     ("mlflow",), schemas="user_or_default",
                     default_schemas="joey.runtimes.mlflow:default_schemas", converter="mlflow flavor",
@@ -133,6 +137,7 @@ _RECORDS: list[FrameworkRecord] = [
                       schemas="user_or_default", default_schemas="joey.runtimes.hf_tasks:default_schemas",
                       requirements="joey.runtimes.hf_tasks:requirements_of", per_row=True,
                       failures_recorded=True, env_vars=_HF_OFFLINE,
+                      runtime_config={"task": task.value},
                       extra_columns="joey.runtimes.hf_tasks:extra_columns") for task in _HF_TASKS),
 ]
 
