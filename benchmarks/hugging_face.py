@@ -3,7 +3,7 @@ pipeline called directly, and the deploy times of an isolated environment.
 
 Part of ``python -m benchmarks.run`` (``--models hugging-face`` runs it alone). What it does:
 
-1. builds the transformers-5 environment (``joey.platform.environments.ensure_environment``
+1. builds the transformers-5 environment (``joey.runtimes.environments.ensure_environment``
    with ``hf_tasks.TRANSFORMERS_LINES["5"]``) in the run's envs dir, and in it the model
    (``joey.testing.hf_models build OUT text-classification-minilm``: BERT, hidden 384, 6
    layers, 12 heads, intermediate 1536, 128 positions, ~500 word pieces, 2 labels, random
@@ -202,7 +202,7 @@ def _run(bench: Any, timings: dict[str, float], phase: Any, log: Any, result: di
     import pyarrow as pa
 
     import joey
-    from joey.platform.environments import READY, ensure_environment, environment_key
+    from joey.runtimes.environments import READY, ensure_environment, environment_key
     from joey.runtimes.hf_tasks import TRANSFORMERS_LINES
 
     quick = bench.mode.quick

@@ -10,14 +10,16 @@ so a replica never reads a half-written file and never downloads one twice.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+import tempfile
 import uuid
 from pathlib import Path, PurePosixPath
 
 from fsspec.core import url_to_fs
 from fsspec.implementations.local import LocalFileSystem
 
-__all__ = ["CHUNK_SIZE", "fetch_artifact", "sha256_file"]
+__all__ = ["CHUNK_SIZE", "fetch_artifact", "node_cache_dir", "sha256_file"]
 
 CHUNK_SIZE = 1 << 20
 """Bytes read at a time when hashing or copying, so large models stream."""
@@ -32,6 +34,12 @@ def sha256_file(path: Path) -> str:
         while chunk := stream.read(CHUNK_SIZE):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def node_cache_dir() -> Path:
+    """Where a replica keeps fetched artifacts when its spec names no cache (portable specs):
+    this node's temp dir, one folder per user."""
+    return Path(tempfile.gettempdir()) / f"joey-cache-{os.getuid()}"
 
 
 def fetch_artifact(uri: str, cache_dir: Path) -> Path:

@@ -7,6 +7,7 @@ nothing else in joey reads the environment, and nothing happens at import time.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -43,6 +44,10 @@ class Settings(BaseSettings):
     """Address the Serve HTTP proxy binds to."""
     http_port: int = 8000
     """Port of the Serve HTTP proxy."""
+    http_proxy_location: Literal["HeadOnly", "EveryNode"] = "HeadOnly"
+    """Where Serve answers HTTP when joey starts Serve: on the head node only (default: one
+    address to call, and nodes sharing one machine's loopback do not fight over the port), or
+    on every node (Serve's default, for a load balancer in front of the nodes)."""
     serve_haproxy: bool = True
     """A Ray that joey starts answers HTTP through HAProxy (shipped with ``ray[serve]``), which
     forwards straight to the ingress replicas, instead of through Serve's Python proxy: one
@@ -87,7 +92,3 @@ class Settings(BaseSettings):
         """Where inference logs live: beside the artifacts, so a cluster shares both."""
         return f"{self.resolved_artifacts_uri.rstrip('/')}/logs"
 
-    @property
-    def cache_dir(self) -> Path:
-        """Where replicas on this machine keep fetched artifacts."""
-        return self.home / "cache"

@@ -87,6 +87,10 @@ class ModelSpec(_Frozen):
     outputs: tuple[TensorField, ...]
     tensor_fields: tuple[str, ...] | None = None
     runtime_config: dict[str, Any] = Field(default_factory=dict)
+    environment: tuple[str, ...] | None = None
+    """The model's own requirements: its replicas run in an isolated environment built from
+    them (``joey.runtimes.environments``) on the machine that builds the application, so the
+    spec names no interpreter path of the machine that wrote it."""
     extra_columns: Literal["ignore", "pass", "refuse"] = "ignore"
     """Request columns beyond ``inputs`` (first step only): echoed and ignored, passed to the
     model as keyword columns (Hugging Face's generating tasks), or a 400 naming the column."""
@@ -179,8 +183,9 @@ class DeploymentSpec(_Frozen):
     ingress_options: ServeOptions = Field(
         default_factory=lambda: ServeOptions(ray_actor_options={"num_cpus": 0})
     )
-    cache_dir: str
-    """Local directory where replicas keep artifacts fetched by URI."""
+    cache_dir: str | None = None
+    """Local directory where replicas keep artifacts fetched by URI; None (portable specs): each
+    replica uses its own node's temp dir (``joey.artifacts.node_cache_dir``)."""
     max_in_flight: int | None = None
     """Requests an ingress replica that runs models takes at once (its steps' ongoing plus
     queued limits); past it, 503 with Retry-After. None: Serve's own limits only."""

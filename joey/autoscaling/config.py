@@ -13,7 +13,7 @@ class SidekickConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     cpus: float | None = None
-    gpus: int | None = None
+    gpus: float | None = None
     memory: str | None = None
     env: dict[str, str] = Field(default_factory=dict)
     arch: str | None = None
@@ -33,8 +33,14 @@ class DeploymentConfig(BaseModel):
     scale_up_queue_depth: int | None = None
     scale_down_queue_depth: int | None = None
     autoscaling_window_s: int | None = None
+    upscale_delay_s: float | None = None
+    """joey: how long load must stay above the target before a replica is added (Serve: 30 s)."""
+    downscale_delay_s: float | None = None
+    """joey: how long load must stay below the target before a replica is removed (Serve: 600 s;
+    ``autoscaling_window`` sets it too)."""
     cpus: float | None = None
-    gpus: int | None = None
+    gpus: float | None = None
+    """GPUs per replica; a fraction shares one GPU between replicas (0.5: two per GPU)."""
     memory: str | None = None
     lb_cpus: float | None = None
     lb_memory: str | None = None
@@ -110,10 +116,22 @@ class DeploymentConfigBuilder:
             raise ValueError("autoscaling_window is at least 60 seconds")
         return self._with(autoscaling_window_s=window)
 
+    def autoscale_delays(self, upscale_s: float | None = None,
+                         downscale_s: float | None = None) -> DeploymentConfigBuilder:
+        """joey: how long load must stay above (below) the target before a replica is added
+        (removed); None keeps Serve's default (30 s up, 600 s down)."""
+        for name, value in (("upscale_s", upscale_s), ("downscale_s", downscale_s)):
+            if value is not None and value < 0:
+                raise ValueError(f"{name} must be at least 0, got {value}")
+        return self._with(upscale_delay_s=upscale_s, downscale_delay_s=downscale_s)
+
     def cpus(self, core_count: float) -> DeploymentConfigBuilder:
         return self._with(cpus=core_count)
 
-    def gpus(self, gpu_count: int) -> DeploymentConfigBuilder:
+    def gpus(self, gpu_count: float) -> DeploymentConfigBuilder:
+        """GPUs per replica; fractions share a GPU (``gpus(0.5)``: two replicas per GPU)."""
+        if gpu_count < 0:
+            raise ValueError(f"gpus must be at least 0, got {gpu_count}")
         return self._with(gpus=gpu_count)
 
     def memory(self, memory_spec: str) -> DeploymentConfigBuilder:
@@ -139,7 +157,7 @@ class DeploymentConfigBuilder:
     def sidekick_cpus(self, model_version: Any, core_count: float) -> DeploymentConfigBuilder:
         return self._sidekick(model_version, cpus=core_count)
 
-    def sidekick_gpus(self, model_version: Any, gpu_count: int) -> DeploymentConfigBuilder:
+    def sidekick_gpus(self, model_version: Any, gpu_count: float) -> DeploymentConfigBuilder:
         return self._sidekick(model_version, gpus=gpu_count)
 
     def sidekick_memory(self, model_version: Any, memory_spec: str) -> DeploymentConfigBuilder:

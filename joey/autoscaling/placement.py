@@ -33,7 +33,7 @@ answers HTTP itself, so a low limit would queue clients in front of an idle mode
 
 def isolated(branch: ModelStep) -> bool:
     """The model runs with its own environment's Python (a requirements.txt of its own)."""
-    return "py_executable" in branch.options.ray_actor_options.get("runtime_env", {})
+    return branch.model.environment is not None
 
 
 def place(steps: Sequence[Step], config: DeploymentConfig,

@@ -25,7 +25,7 @@ def memory_bytes(spec: str) -> int:
     return int(float(match.group(1)) * _UNITS[match.group(2) or ""])
 
 
-def _actor_options(cpus: float | None, gpus: int | None, memory: str | None, label: str | None,
+def _actor_options(cpus: float | None, gpus: float | None, memory: str | None, label: str | None,
                    env: dict[str, str] | None = None) -> dict[str, Any]:
     options: dict[str, Any] = {"num_cpus": DEFAULT_STEP_CPUS if cpus is None else cpus}
     if gpus:
@@ -33,7 +33,8 @@ def _actor_options(cpus: float | None, gpus: int | None, memory: str | None, lab
     if memory:
         options["memory"] = memory_bytes(memory)
     if label:
-        options["resources"] = {label: 0.001}
+        key, _, value = label.partition(":")
+        options["label_selector"] = {key: value}
     if env:
         options["runtime_env"] = {"env_vars": dict(env)}
     return options
@@ -50,6 +51,11 @@ def _autoscaling(config: DeploymentConfig) -> dict[str, Any] | None:
     }
     if config.autoscaling_window_s is not None:
         autoscaling["look_back_period_s"] = config.autoscaling_window_s
+        autoscaling["downscale_delay_s"] = config.autoscaling_window_s
+    if config.upscale_delay_s is not None:
+        autoscaling["upscale_delay_s"] = config.upscale_delay_s
+    if config.downscale_delay_s is not None:
+        autoscaling["downscale_delay_s"] = config.downscale_delay_s
     return autoscaling
 
 

@@ -62,7 +62,8 @@ def ensure_serve(settings: Settings) -> None:
     session = ray.get_runtime_context().get_node_id() + ray.get_runtime_context().gcs_address
     if session in _SERVE_STARTED:
         return
-    serve.start(http_options={"host": settings.http_host, "port": settings.http_port})
+    serve.start(http_options={"host": settings.http_host, "port": settings.http_port},
+                proxy_location=settings.http_proxy_location)
     _SERVE_STARTED.add(session)
 
 

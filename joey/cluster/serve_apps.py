@@ -8,6 +8,7 @@ import time
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ray import serve
@@ -61,7 +62,7 @@ def app_state(name: str) -> AppState:
 
 def run_app(spec: DeploymentSpec, wait: bool, timeout_s: float,
             tick: Callable[[], None] = lambda: None, previous: DeploymentSpec | None = None,
-            http_base: str | None = None) -> AppState:
+            http_base: str | None = None, envs_dir: Path | None = None) -> AppState:
     """Deploy (or update in place) the pipeline's application; optionally wait until it serves.
 
     Replacing a running ``previous`` version is a hot swap that fails no request: first the
@@ -70,13 +71,13 @@ def run_app(spec: DeploymentSpec, wait: bool, timeout_s: float,
     ``tick`` is called about once a second while waiting (the SDK prints a dot). With
     ``http_base`` (Serve's HTTP entry), waiting also covers the route: Serve reports an
     application running before HAProxy has reloaded with its route, and a request sent in
-    between is answered 404.
+    between is answered 404. ``envs_dir``: where isolated environments are built and kept.
     """
     retired = retired_steps(previous, spec) if previous is not None else ()
     if retired and app_state(spec.app_name).status == "Running":
-        _deploy(spec, retired)
+        _deploy(spec, retired, envs_dir)
         _wait_running(spec, timeout_s, tick)
-    _deploy(spec, ())
+    _deploy(spec, (), envs_dir)
     if not wait:
         return app_state(spec.app_name)
     started = time.monotonic()
@@ -115,10 +116,10 @@ def _wait_routed(spec: DeploymentSpec, http_base: str, timeout_s: float, tick: C
         time.sleep(0.05)
 
 
-def _deploy(spec: DeploymentSpec, retired: tuple[Any, ...]) -> None:
+def _deploy(spec: DeploymentSpec, retired: tuple[Any, ...], envs_dir: Path | None) -> None:
     # No per-request access log: it costs every request a log record in every replica
     # (about 4% of a step replica's CPU in the profile); failures are still logged.
-    serve._run(build_app(spec, retired), _blocking=False, name=spec.app_name, route_prefix=spec.route_prefix,
+    serve._run(build_app(spec, retired, envs_dir), _blocking=False, name=spec.app_name, route_prefix=spec.route_prefix,
                logging_config={"enable_access_log": False})
 
 

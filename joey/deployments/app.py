@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 from dataclasses import dataclass
 from importlib.metadata import version
@@ -23,6 +24,8 @@ from joey.deployments.ingress import PipelineIngress
 from joey.deployments.step import StepDeployment
 from joey.spec import DeploymentSpec
 
+logger = logging.getLogger(__name__)
+
 INGRESS_NAME = "ingress"
 
 
@@ -33,6 +36,9 @@ class DeploymentPlan:
     name: str
     options: dict[str, Any]
     init_args: tuple[Any, ...]
+    environment: tuple[str, ...] | None = None
+    """Requirements of the model's isolated environment; ``build_app`` gives the replicas its
+    python (``runtime_env.py_executable``), built on the machine that builds the application."""
 
 
 @dataclass(frozen=True)
@@ -62,6 +68,7 @@ def plan_app(spec: DeploymentSpec) -> AppPlan:
                 branch.options.max_batch_size,
                 branch.options.batch_wait_timeout_s,
             ),
+            environment=branch.model.environment,
         )
         for index, step in enumerate(spec.steps)
         for number, branch in enumerate(step.branches)
@@ -93,23 +100,40 @@ def retired_steps(previous: DeploymentSpec, spec: DeploymentSpec) -> tuple[Deplo
     return tuple(p for p in plan_app(previous).steps if p.name not in keep)
 
 
-def build_app(spec: DeploymentSpec, retired: tuple[DeploymentPlan, ...] = ()) -> Application:
+def build_app(spec: DeploymentSpec, retired: tuple[DeploymentPlan, ...] = (),
+              envs_dir: Path | None = None) -> Application:
     """The Serve application for ``spec``: one deployment per model and the ingress.
 
     ``retired``: step deployments of the version being replaced, kept in the application
     (bound to the ingress, which never calls them) until every old ingress replica is gone,
-    so a hot swap fails no request.
+    so a hot swap fails no request. ``envs_dir``: where models' isolated environments are
+    built and kept on this machine (default: ``JOEY_ENVS_DIR``, else ``JOEY_HOME/envs``); every
+    node that runs such a model must see the same path (a shared volume, or an image that has
+    them built: ``joey.runtimes.environments``).
     """
     plan = plan_app(spec)
     step_deployment = cast(Deployment, serve.deployment(StepDeployment))
     bound = [
-        _versioned(step_deployment.options(name=p.name, **p.options), p).bind(*p.init_args)
+        _versioned(step_deployment.options(name=p.name, **_with_python(p, envs_dir)), p).bind(*p.init_args)
         for p in (*plan.steps, *retired)
     ]
     ingress = cast(Deployment, serve.deployment(PipelineIngress))
     return _versioned(ingress.options(name=plan.ingress.name, **plan.ingress.options), plan.ingress).bind(
         *plan.ingress.init_args, *bound
     )
+
+
+def _with_python(plan: DeploymentPlan, envs_dir: Path | None) -> dict[str, Any]:
+    """The plan's options, with its isolated environment's python when it has one."""
+    if plan.environment is None:
+        return plan.options
+    from joey.config import Settings
+    from joey.runtimes.environments import ensure_environment
+
+    python = ensure_environment(list(plan.environment), envs_dir or Settings().resolved_envs_dir, logger.info)
+    actor = dict(plan.options.get("ray_actor_options") or {})
+    actor["runtime_env"] = {**(actor.get("runtime_env") or {}), "py_executable": str(python)}
+    return {**plan.options, "ray_actor_options": actor}
 
 
 def code_version(plan: DeploymentPlan) -> str:
@@ -132,7 +156,8 @@ def _versioned(deployment: Deployment, plan: DeploymentPlan) -> Deployment:
 
 
 def build_app_from_args(args: dict[str, str]) -> Application:
-    """``serve run joey.deployments.app:build_app_from_args spec=PATH_OR_JSON``."""
+    """``serve run joey.deployments.app:build_app_from_args spec=PATH_OR_JSON [envs_dir=PATH]``."""
     raw = args["spec"]
     text = Path(raw).read_text() if not raw.lstrip().startswith("{") else raw
-    return build_app(DeploymentSpec.from_json(text))
+    envs_dir = args.get("envs_dir")
+    return build_app(DeploymentSpec.from_json(text), envs_dir=Path(envs_dir) if envs_dir else None)

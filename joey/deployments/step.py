@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 from ray import serve
 
-from joey.artifacts import fetch_artifact
+from joey.artifacts import fetch_artifact, node_cache_dir
 from joey.deployments.loopback import keep_replica_grpc_on_loopback
 from joey.errors import JoeyError, ModelError
 from joey.runtimes import runtime_for
@@ -33,7 +33,7 @@ def _nbytes(data: InferenceData) -> int:
 class StepDeployment:
     """Runs one model version; input keys are the caller's names (``tensor_fields``)."""
 
-    def __init__(self, model_json: str, cache_dir: str, max_batch_size: int | None = None,
+    def __init__(self, model_json: str, cache_dir: str | None, max_batch_size: int | None = None,
                  batch_wait_timeout_s: float = 0.0) -> None:
         keep_replica_grpc_on_loopback()
         self._model = ModelSpec.model_validate_json(model_json)
@@ -41,7 +41,7 @@ class StepDeployment:
         if self._batching:
             self._predict_batch.set_max_batch_size(max_batch_size)  # type: ignore[attr-defined]
             self._predict_batch.set_batch_wait_timeout_s(batch_wait_timeout_s)  # type: ignore[attr-defined]
-        artifact = fetch_artifact(self._model.artifact_uri, Path(cache_dir))
+        artifact = fetch_artifact(self._model.artifact_uri, Path(cache_dir) if cache_dir else node_cache_dir())
         cls = runtime_for(self._model.runtime, self._model.framework)
         self._runtime = cls()
         self._runtime.load(artifact, cls.parse_config(self._model.runtime_config))
@@ -127,7 +127,7 @@ class LocalStep:
         self.predict = _LocalMethod(step.predict_off_loop)
 
 
-def local_step(branch: ModelStep, cache_dir: str) -> LocalStep:
+def local_step(branch: ModelStep, cache_dir: str | None) -> LocalStep:
     """Load ``branch``'s model in this process."""
     return LocalStep(StepDeployment(branch.model.model_dump_json(), cache_dir,
                                     branch.options.max_batch_size, branch.options.batch_wait_timeout_s))

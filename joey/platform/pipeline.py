@@ -100,6 +100,37 @@ class Pipeline:
     def versions(self) -> list[PipelineVersion]:
         return [PipelineVersion(self, r) for r in self._context.store.list_pipeline_versions(self._row.id)]
 
+    def kuberay_manifest(self, image: str | None = None,
+                         deployment_config: DeploymentConfig | None = None) -> dict[str, Any]:
+        """joey: a KubeRay ``RayService`` manifest (``ray.io/v1``) serving the pipeline's newest
+        saved version, deployed or only ``create_version()``-ed. Nothing is deployed.
+
+        ``image``: Ray 2.60 with joey installed (default ``rayproject/ray:2.60.0-py311``, which
+        lacks joey: no joey image is published). ``deployment_config``: the steps' replicas and
+        resources on the cluster (default: the config of the pipeline's last deploy, or the
+        default config if it never deployed). ``joey.cluster.kuberay.dump_yaml`` writes the
+        manifest for ``kubectl apply -f``; ``joey.cluster.kuberay`` says what it holds.
+        """
+        from joey.cluster.kuberay import DEFAULT_IMAGE, rayservice_manifest
+
+        return rayservice_manifest(self._latest_spec(deployment_config), image=image or DEFAULT_IMAGE)
+
+    def _latest_spec(self, config: DeploymentConfig | None = None) -> DeploymentSpec:
+        """The spec of the newest saved version with ``config`` (default: the last deploy's, else
+        the default config), built as ``deploy`` builds it, deploying nothing."""
+        from joey.errors import PipelineConfigError
+
+        store = self._context.store
+        version = store.get_pipeline_version(self._row.id)
+        if version is None:
+            raise PipelineConfigError(f"pipeline {self.name()!r} has no saved version; "
+                                      f"create_version() or deploy() first")
+        if config is None:
+            deployments = store.list_deployments(self._row.id)
+            config = DeploymentConfig.model_validate(deployments[0].config) if deployments else DeploymentConfig()
+        return build_spec(self._context, self._workspace.name, self._workspace.id, self.name(),
+                          version.version, list(version.definition), config)
+
     # step editing, each returning the pipeline
     def add_model_step(self, model_version: ModelVersion) -> Pipeline:
         self._steps.append(step_json.model_step(model_version))
@@ -200,6 +231,7 @@ class Pipeline:
                           version.version, list(version.definition), config)
         self._context.ensure_serve()
         _check_gpus(spec)
+        _check_placeable(spec)
         store = self._context.store
         previous = store.active_deployment(self._row.id)
         if previous is not None:
@@ -216,7 +248,7 @@ class Pipeline:
         try:
             state = run_app(spec, wait=wait_for_status, timeout_s=timeout_s, tick=lambda: echo(".", end=""),
                             previous=DeploymentSpec.from_json(previous.spec_json) if previous else None,
-                            http_base=self._http_base())
+                            http_base=self._http_base(), envs_dir=self._context.settings.resolved_envs_dir)
         except JoeyError as exc:
             store.set_deployment_status(deployment.id, "Error")
             self._context.audit("pipeline.deploy.failed", "pipeline", self.name(), workspace_id=self._workspace.id,
@@ -420,6 +452,16 @@ def _check_gpus(spec: DeploymentSpec) -> None:
 
     if cluster_gpus() == 0:
         raise DeploymentError(spec.pipeline, f"steps ask for GPUs {wanted} but the Ray cluster has none")
+
+
+def _check_placeable(spec: DeploymentSpec) -> None:
+    """A deployment that no node can hold fails the deploy now, naming what it asks for, instead
+    of waiting the deploy timeout for replicas that never start."""
+    from joey.cluster.replicas import unplaceable
+
+    problems = unplaceable(spec)
+    if problems:
+        raise DeploymentError(spec.pipeline, "; ".join(problems))
 
 
 def get_pipeline(context: Context, workspace: WorkspaceRow, name: str, version: str | None) -> Pipeline:

@@ -41,8 +41,17 @@ def model_spec(row: ModelVersionRow) -> ModelSpec:
         outputs=tuple(TensorField.model_validate(f) for f in row.outputs),
         tensor_fields=tuple(tensor_fields) if tensor_fields else None,
         runtime_config=dict(row.config.get("runtime_config") or {}),
+        environment=_environment(row),
         extra_columns=_extra_columns(row),
     )
+
+
+def _environment(row: ModelVersionRow) -> tuple[str, ...] | None:
+    """The model's requirements when it runs in its own framework with an environment of its own."""
+    requirements = row.config.get("requirements")
+    if not requirements or row.runtime != record_for(row.framework).runtime:
+        return None
+    return tuple(requirements)
 
 
 def _extra_columns(row: ModelVersionRow) -> Any:
@@ -53,16 +62,13 @@ def _extra_columns(row: ModelVersionRow) -> Any:
     return record.call(record.extra_columns, row.framework)
 
 
-def _isolated(context: Context, options: ServeOptions, requirements: list[str],
-              env_vars: dict[str, str]) -> ServeOptions:
-    """Run the step with its own environment's python (built now if it is not there yet)."""
-    from joey.platform.environments import ensure_environment
-
-    python = ensure_environment(requirements, context.settings.resolved_envs_dir, context.echo)
+def _with_env_vars(options: ServeOptions, env_vars: dict[str, str]) -> ServeOptions:
+    """The step's replicas get ``env_vars`` (its framework's, e.g. Hugging Face offline)."""
+    if not env_vars:
+        return options
     actor = dict(options.ray_actor_options)
-    runtime_env = {**actor.get("runtime_env", {}), "py_executable": str(python)}
-    if env_vars:
-        runtime_env["env_vars"] = {**runtime_env.get("env_vars", {}), **env_vars}
+    runtime_env = dict(actor.get("runtime_env", {}))
+    runtime_env["env_vars"] = {**runtime_env.get("env_vars", {}), **env_vars}
     actor["runtime_env"] = runtime_env
     return options.model_copy(update={"ray_actor_options": actor})
 
@@ -146,10 +152,10 @@ class _Models:
         options = step_options(config, f"{row.name}-{row.id}", row.runtime in NATIVE_RUNTIMES,
                                row.config.get("dynamic_batching_config"))
         _check_accelerator(self._pipeline, row, options)
-        record = record_for(row.framework)
-        if row.config.get("requirements") and row.runtime == record.runtime:
-            options = _isolated(context, options, row.config["requirements"], dict(record.env_vars))
-        return ModelStep(model=model_spec(row), options=options)
+        model = model_spec(row)
+        if model.environment is not None:
+            options = _with_env_vars(options, dict(record_for(row.framework).env_vars))
+        return ModelStep(model=model, options=options)
 
 
 def _key_split(models: _Models, body: dict[str, Any]) -> KeySplitStep:
@@ -222,7 +228,6 @@ def build_spec(
         steps=placed,
         ingress_options=ingress,
         max_in_flight=max_in_flight,
-        cache_dir=str(context.settings.cache_dir),
         replica_env=replica_env(context.settings),
         validations=tuple(validations),
         shadow_grace_ms=context.settings.shadow_grace_ms,

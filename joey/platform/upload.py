@@ -114,7 +114,7 @@ def _environment(context: Context, up: _Upload) -> Path | None:
                     "(Wallaroo requires one, even empty)")
     if not requirements:
         return None
-    from joey.platform.environments import ensure_environment
+    from joey.runtimes.environments import ensure_environment
 
     up.requirements = list(requirements)
     return ensure_environment(up.requirements, context.settings.resolved_envs_dir, up.progress)
@@ -122,7 +122,7 @@ def _environment(context: Context, up: _Upload) -> Path | None:
 
 def _check_isolated(python: Path, up: _Upload) -> None:
     """Load (and, where the runtime asks, run one generated row) inside the environment."""
-    from joey.platform.environments import check_in_environment
+    from joey.runtimes.environments import check_in_environment
 
     up.progress("Model is pending loading to a container runtime..")
     check_in_environment(python, up.record.key, up.artifact, json.dumps(up.runtime_config),

@@ -36,7 +36,7 @@ TASKS_ON_4 = ["hugging-face-question-answering", "hugging-face-summarization",
 
 
 def _python(envs: Path, line: str) -> Path:
-    from joey.platform.environments import ensure_environment
+    from joey.runtimes.environments import ensure_environment
 
     return ensure_environment(TRANSFORMERS_LINES[line], envs)
 

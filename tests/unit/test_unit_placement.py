@@ -41,8 +41,7 @@ def step(model: ModelSpec, config: DeploymentConfig, uid: str = "", batching: di
     """A model step with the options spec_builder would give it."""
     options = step_options(config, uid, native(ModelStep(model=model)), batching)
     if isolated:
-        actor = {**options.ray_actor_options, "runtime_env": {"py_executable": "/envs/abc/bin/python"}}
-        options = options.model_copy(update={"ray_actor_options": actor})
+        model = model.model_copy(update={"environment": ("six==1.16.0",)})
     return ModelStep(model=model, options=options)
 
 
@@ -162,14 +161,17 @@ def test_every_deployment_gets_the_replica_environment_and_keeps_its_own() -> No
     env = replica_env(Settings())
     assert env["RAY_SERVE_THROUGHPUT_OPTIMIZED"] == "1"
     isolated = ServeOptions(ray_actor_options={"num_cpus": 1, "runtime_env": {
-        "py_executable": "/envs/abc/bin/python", "env_vars": {"MODEL_MODE": "fast"}}})
-    steps = (ModelStep(model=SCALER, in_ingress=True), ModelStep(model=HEAD, options=isolated))
+        "env_vars": {"MODEL_MODE": "fast"}}})
+    head = HEAD.model_copy(update={"environment": ("six==1.16.0",)})
+    steps = (ModelStep(model=SCALER, in_ingress=True), ModelStep(model=head, options=isolated))
     plan = plan_app(spec_of(steps, ServeOptions(), env))
     ingress_env = plan.ingress.options["ray_actor_options"]["runtime_env"]["env_vars"]
     assert ingress_env == env
     step_runtime = plan.steps[0].options["ray_actor_options"]["runtime_env"]
-    assert step_runtime["py_executable"] == "/envs/abc/bin/python"
     assert step_runtime["env_vars"] == {**env, "MODEL_MODE": "fast"}
+    # the spec is portable: the environment travels as requirements, never as a path
+    assert "py_executable" not in step_runtime
+    assert plan.steps[0].environment == ("six==1.16.0",)
 
 
 def test_slow_replica_settings_can_be_switched_off() -> None:
