@@ -69,6 +69,8 @@ def ray_cluster(home: Path, head: dict[str, Any], workers: dict[str, dict[str, A
         "RAY_AUTH_TOKEN": token,
         "JOEY_HOME": str(home),
         "JOEY_HTTP_PORT": str(http_port),
+        # as in an activated virtualenv: a job's `python` is this one
+        "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
     })
     log = home / "cluster.log"
     home.mkdir(parents=True, exist_ok=True)
