@@ -243,3 +243,32 @@ report(app=pipeline.app_name(), url=pipeline.url())
     assert deployed["app"] not in got["apps"]
     third = cluster.driver(PRELUDE + 'report(status=wl.get_pipeline("shared").status()["status"])')
     assert third["status"] != "Running"
+
+
+TO_ZERO = """
+import httpx
+config = (DeploymentConfigBuilder().replica_autoscale_min_max(maximum=2, minimum=0)
+          .autoscale_delays(upscale_s=0, downscale_s=2).build())
+x = np.array({x}, dtype=np.float32)
+pipeline = wl.build_pipeline("to-zero").add_model_step(wl.get_model("first")).add_model_step(wl.get_model("second"))
+pipeline.deploy(deployment_config=config)
+def replica_count():
+    return sum(len(nodes) for nodes in replicas(pipeline.app_name()).values())
+deadline = time.monotonic() + 90
+while time.monotonic() < deadline and replica_count() > 0:
+    time.sleep(0.5)
+idle = replica_count()
+answer = httpx.post(pipeline.url(), json=[{{"x": row}} for row in x.tolist()], params={{"dataset.separator": "."}},
+                    timeout=120)
+woken = replica_count()
+pipeline.undeploy()
+report(idle=idle, woken=woken, code=answer.status_code, score=[r["out.score"] for r in answer.json()])
+"""
+
+
+def test_a_pipeline_scaled_to_zero_wakes_on_a_request(cluster: RayCluster, models: dict[str, str]) -> None:
+    got = cluster.driver(PRELUDE + TO_ZERO.format(x=X.tolist()), timeout_s=300)
+    assert got["idle"] == 0, got
+    assert got["code"] == 200, got
+    assert got["woken"] >= 1
+    np.testing.assert_allclose(np.array(got["score"]).reshape(-1, 1), _expected(models, X), rtol=1e-5)
