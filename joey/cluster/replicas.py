@@ -1,11 +1,11 @@
 """What runs where: a Serve application's replicas, and the cluster's GPUs.
 
-Read through Ray's public APIs: named actors (Serve names each replica
-``SERVE_REPLICA::{app}#{deployment}#{id}``) and the cluster's resources.
+Read from the Serve controller's record of each application and from the cluster's nodes.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import ray
@@ -13,31 +13,32 @@ import ray
 from joey.deployments.app import plan_app
 from joey.spec import DeploymentSpec, ModelSpec
 
-REPLICA_PREFIX = "SERVE_REPLICA::"
+
+@dataclass(frozen=True)
+class Replica:
+    """One live replica of a Serve deployment and the node it runs on."""
+
+    id: str
+    node_id: str
+    node_ip: str
 
 
-def app_replicas(app_name: str) -> dict[str, list[str]]:
-    """Deployment name -> the ids of its live replicas, for one application."""
-    found: dict[str, list[str]] = {}
-    for actor in ray.util.list_named_actors(all_namespaces=True):
-        name = actor["name"] if isinstance(actor, dict) else str(actor)
-        if not name.startswith(REPLICA_PREFIX):
-            continue
-        app, _, rest = name[len(REPLICA_PREFIX):].partition("#")
-        deployment, _, replica = rest.partition("#")
-        if app == app_name and replica:
-            found.setdefault(deployment, []).append(replica)
-    return {deployment: sorted(ids) for deployment, ids in found.items()}
+def app_replicas(app_name: str) -> dict[str, list[Replica]]:
+    """Deployment name -> its live replicas (by id; stopping ones left out), for one application.
 
-
-def node_address() -> str | None:
-    """The address replicas run at when the cluster has one live node, else ``None``.
-
-    (Which node a replica runs on is only known through Ray's state API, which
-    needs the dashboard that embedded mode does not start.)
+    From the Serve controller's own record (the one Serve's REST API and ``serve status``
+    read; ``_get_global_client`` is how Serve's CLI reaches it without the dashboard).
     """
-    alive = [n for n in ray.nodes() if n.get("Alive")]
-    return str(alive[0]["NodeManagerAddress"]) if len(alive) == 1 else None
+    from ray.serve.context import _get_global_client
+
+    details = _get_global_client().get_serve_details()
+    deployments = (details.get("applications", {}).get(app_name) or {}).get("deployments", {})
+    return {
+        name: sorted((Replica(str(r["replica_id"]), str(r.get("node_id") or ""), str(r.get("node_ip") or ""))
+                      for r in deployment.get("replicas", []) if r.get("state") != "STOPPING"),
+                     key=lambda replica: replica.id)
+        for name, deployment in deployments.items()
+    }
 
 
 def cluster_gpus() -> float:

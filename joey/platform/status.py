@@ -34,10 +34,9 @@ def _model_status(context: Context, workspace_id: int, model: ModelSpec, status:
 def replica_statuses(context: Context, workspace_id: int, spec: DeploymentSpec,
                      state: AppState) -> dict[str, list[dict[str, Any]]]:
     """``engines``, ``engine_lbs`` and ``sidekicks``: one entry per live replica."""
-    from joey.cluster.replicas import app_replicas, deployment_models, node_address
+    from joey.cluster.replicas import app_replicas, deployment_models
 
     replicas = app_replicas(spec.app_name)
-    ip = node_address()
     states = {d["name"]: d for d in state.deployments}
     result: dict[str, list[dict[str, Any]]] = {"engines": [], "engine_lbs": [], "sidekicks": []}
     layout = deployment_models(spec)
@@ -47,7 +46,8 @@ def replica_statuses(context: Context, workspace_id: int, spec: DeploymentSpec,
         status = _DEPLOYMENT_STATUS.get(str(raw.get("status")), "Starting")
         reason = raw.get("message") or None
         for replica in replicas.get(deployment, []):
-            entry: dict[str, Any] = {"ip": ip, "name": f"{deployment}-{replica}", "status": status,
+            entry: dict[str, Any] = {"ip": replica.node_ip, "node_id": replica.node_id,
+                                     "name": f"{deployment}-{replica.id}", "status": status,
                                      "reason": reason, "details": []}
             if deployment == ingress:
                 result["engine_lbs"].append(entry)

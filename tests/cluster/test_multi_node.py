@@ -108,12 +108,15 @@ def test_a_labelled_step_lands_only_on_the_labelled_node(cluster: RayCluster, mo
     got = cluster.driver(PRELUDE + DEPLOY_CHAIN.format(
         name="edge", x=X.tolist(),
         config='DeploymentConfigBuilder().replica_count(3).deployment_label("joey-zone:edge").build()') + """
+status = pipeline.status()
 pipeline.undeploy()
-report(where=where, score=score)
+report(where=where, score=score, status_nodes=[e["node_id"] for e in status["engine_lbs"]])
 """)
     placed = [node for nodes in got["where"].values() for node in nodes]
     assert len(placed) == 3, got
     assert set(placed) == {cluster.nodes["edge"]}, (got, cluster.nodes)
+    # pipeline.status() says where each replica runs
+    assert got["status_nodes"] == [cluster.nodes["edge"]] * 3
     np.testing.assert_allclose(np.array(got["score"]).reshape(-1, 1), _expected(models, X), rtol=1e-5)
 
 
