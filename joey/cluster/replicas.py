@@ -31,7 +31,10 @@ def app_replicas(app_name: str) -> dict[str, list[Replica]]:
     """
     from ray.serve.context import _get_global_client
 
-    details = _get_global_client().get_serve_details()
+    client = _get_global_client()
+    if client is None:
+        return {}
+    details = client.get_serve_details()
     deployments = (details.get("applications", {}).get(app_name) or {}).get("deployments", {})
     return {
         name: sorted((Replica(str(r["replica_id"]), str(r.get("node_id") or ""), str(r.get("node_ip") or ""))

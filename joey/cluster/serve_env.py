@@ -65,16 +65,26 @@ def replica_env(settings: Settings) -> dict[str, str]:
     return env
 
 
-def haproxy_env(settings: Settings) -> dict[str, str]:
+def haproxy_env(settings: Settings, folder: Path | None = None) -> dict[str, str]:
     """What a Ray that joey starts needs in its environment for HAProxy (empty when off or
-    when HAProxy is not installed)."""
+    when HAProxy is not installed).
+
+    HAProxy's files go to ``folder`` (created if missing), which must outlive that Ray: the
+    caller removes it. Without one they go to a temp folder removed when this process exits
+    (an embedded Ray dies with it too). Keep it short: Serve puts HAProxy's admin socket at
+    ``{folder}/{56-character node id}/admin.sock`` and HAProxy refuses a socket path over 97
+    characters (it then fails to start, and so does Serve).
+    """
     if not settings.serve_haproxy:
         return {}
     binary = _haproxy_binary()
     if binary is None:
         return {}
-    folder = Path(tempfile.mkdtemp(prefix="joey-haproxy-"))
-    atexit.register(shutil.rmtree, folder, True)
+    if folder is None:
+        folder = Path(tempfile.mkdtemp(prefix="joey-haproxy-"))
+        atexit.register(shutil.rmtree, folder, True)
+    else:
+        folder.mkdir(parents=True, exist_ok=True)
     env = {
         "RAY_SERVE_ENABLE_HA_PROXY": "1",
         "RAY_SERVE_HAPROXY_CONFIG_FILE_LOC": str(folder / "haproxy.cfg"),
