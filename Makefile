@@ -21,8 +21,12 @@ $(STAMP): pyproject.toml
 demo: install
 	$(PY) -m joey.demo
 
+# Then the notebooks (notebooks/), one after another on the embedded default (HTTP on 8000),
+# with a throwaway JOEY_HOME; --timeout lifts pytest-timeout's 300 s per test (one notebook).
 test: install
 	$(PY) -m pytest
+	home=$$(mktemp -d) && JOEY_HOME=$$home $(PY) -m pytest -p no:cacheprovider --nbmake \
+		--nbmake-timeout=600 --timeout=1200 notebooks; rc=$$?; rm -rf $$home; exit $$rc
 
 lint: install
 	$(VENV)/bin/ruff check joey mac tests benchmarks

@@ -176,7 +176,9 @@ def call_handle(handle: DeploymentHandle, timeout_s: float, *args: Any) -> Any:
     """``infer`` through an ingress handle; failures come back as joey errors."""
     response = handle.infer.remote(*args)
     try:
-        return response.result(timeout_s=timeout_s)
+        # A caller with a running event loop (a Jupyter kernel always has one) may block on
+        # the answer: the handle's router runs on a loop of its own in the SDK's process.
+        return response.result(timeout_s=timeout_s, _skip_asyncio_check=True)
     except (TimeoutError, GetTimeoutError):
         response.cancel()
         raise InferenceTimeoutError(timeout_s) from None

@@ -43,7 +43,7 @@ done
 if [ -n "$config" ] && [ -f "$config" ]; then
     sed -i -E 's/^([[:space:]]*bind[[:space:]]+)(\\*)?:/\\1{host}:/' "$config"
 fi
-exec "{binary}" "$@"
+exec {launcher}"{binary}" "$@"
 """
 
 
@@ -103,11 +103,29 @@ def haproxy_env(settings: Settings, folder: Path | None = None) -> dict[str, str
         # force-kill deadline waits at least this long, and for apps joey did not build.
         "RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S": str(settings.serve_drain_s),
     }
-    wrapper = folder / "haproxy"
-    wrapper.write_text(_WRAPPER.replace("{host}", settings.http_host).replace("{binary}", binary))
-    wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR)
-    env["RAY_SERVE_HAPROXY_BINARY_PATH"] = str(wrapper)
+    env["RAY_SERVE_HAPROXY_BINARY_PATH"] = str(write_wrapper(folder, settings.http_host, binary))
     return env
+
+
+def write_wrapper(folder: Path, host: str, binary: str) -> Path:
+    """The script Serve starts as HAProxy: binds on ``host``, and dies with its parent."""
+    wrapper = folder / "haproxy"
+    wrapper.write_text(_WRAPPER.replace("{host}", host).replace("{binary}", binary)
+                       .replace("{launcher}", _die_with_parent()))
+    wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR)
+    return wrapper
+
+
+def _die_with_parent() -> str:
+    """The command prefix that makes HAProxy die with the Serve proxy that started it.
+
+    A proxy actor killed hard (a notebook kernel killed on restart takes its local Ray with
+    it) never stops its HAProxy, which then keeps the HTTP port: the next Ray's HAProxy could
+    not bind it. ``setpriv --pdeathsig`` (util-linux) asks the kernel to kill HAProxy when its
+    parent, the proxy actor's event-loop thread that spawned it, goes away.
+    """
+    setpriv = shutil.which("setpriv")
+    return f'"{setpriv}" --pdeathsig KILL ' if setpriv else ""
 
 
 def _haproxy_binary() -> str | None:

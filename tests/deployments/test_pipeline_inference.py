@@ -51,6 +51,21 @@ def test_dataframe_chain_equals_onnxruntime(fraud_chain) -> None:
     np.testing.assert_array_equal(np.array(result["in.tensor"].iloc[5]), x[5].astype(np.float64))
 
 
+def test_infer_works_inside_a_running_event_loop_as_in_a_notebook(fraud_chain) -> None:
+    """A Jupyter kernel runs every cell inside a running asyncio loop; Serve's handles refuse a
+    blocking wait there unless told the caller may block."""
+    import asyncio
+
+    pipeline, x, reference = fraud_chain
+
+    async def cell() -> pa.Table:
+        return pipeline.infer(pa.table({"tensor": _fixed(x)}))
+
+    result = asyncio.run(cell())
+    got = np.array(result.column("out.probability").to_pylist(), dtype=np.float32)
+    assert np.abs(got - reference).max() < 1e-6
+
+
 def test_arrow_chain_equals_onnxruntime_with_contract_types(fraud_chain) -> None:
     pipeline, x, reference = fraud_chain
     result = pipeline.infer(pa.table({"tensor": _fixed(x)}))

@@ -42,3 +42,41 @@ def test_the_wrapper_keeps_haproxy_s_own_listeners_on_the_http_host(tmp_path: Pa
 
 def test_haproxy_can_be_switched_off() -> None:
     assert serve_env.haproxy_env(Settings(serve_haproxy=False)) == {}
+
+
+def test_haproxy_dies_with_the_process_that_started_it(tmp_path: Path) -> None:
+    """A Serve proxy killed hard (a notebook kernel killed on restart) left its HAProxy holding
+    the HTTP port; the wrapper makes the kernel kill HAProxy with its parent."""
+    import os
+    import signal
+    import sys
+    import time
+
+    wrapper = serve_env.write_wrapper(tmp_path, "127.0.0.1", "/bin/sleep")
+    parent = subprocess.Popen(
+        [sys.executable, "-c", f"import subprocess, time; child = subprocess.Popen([{str(wrapper)!r}, '300']); "
+                               "print(child.pid, flush=True); time.sleep(300)"],
+        stdout=subprocess.PIPE, text=True)
+    assert parent.stdout is not None
+    child = int(parent.stdout.readline())
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{child}/comm").read_text().strip() != "sleep" and time.monotonic() < deadline:
+        time.sleep(0.02)  # the wrapper has exec'd into "HAProxy"
+    parent.send_signal(signal.SIGKILL)
+    parent.wait(timeout=10)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if not _alive(child):
+            return
+        time.sleep(0.05)
+    os.kill(child, signal.SIGKILL)
+    raise AssertionError("HAProxy outlived the process that started it")
+
+
+def _alive(pid: int) -> bool:
+    """Running (a killed process nobody reaped yet is a zombie: dead)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state != "Z"
