@@ -12,6 +12,23 @@ install: $(STAMP)
 
 # torch first, pinned, so nothing later pulls another build (and GBs of CUDA).
 $(STAMP): pyproject.toml
+	@# The store tests start a throwaway PostgreSQL server (tests/support/postgres.py):
+	@# Debian's postgresql package (its initdb is off PATH), unless JOEY_TEST_POSTGRES=0.
+	@if [ "$${JOEY_TEST_POSTGRES:-}" = 0 ] || command -v initdb >/dev/null 2>&1 \
+		|| ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then :; \
+	else \
+		if [ "$$(id -u)" = 0 ]; then sudo=; \
+		elif command -v sudo >/dev/null 2>&1; then sudo=sudo; \
+		else sudo=none; fi; \
+		if [ "$$sudo" = none ] || ! command -v apt-get >/dev/null 2>&1; then \
+			echo "make install: the tests need PostgreSQL's server (initdb, postgres), and it cannot be installed here (Debian's postgresql package needs apt-get, and root or sudo). Install PostgreSQL, or set JOEY_TEST_POSTGRES=0 to skip its tests." >&2; \
+			exit 1; \
+		fi; \
+		echo "make install: installing Debian's postgresql package (for the tests)"; \
+		$$sudo apt-get update -q; \
+		$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends postgresql \
+			|| { echo "make install: could not install Debian's postgresql package (see above). Install PostgreSQL, or set JOEY_TEST_POSTGRES=0 to skip its tests." >&2; exit 1; }; \
+	fi
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet torch==2.13.0

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -72,6 +72,28 @@ class Settings(BaseSettings):
     """Answers an ingress replica may have waiting to be logged before it answers 503."""
     shadow_grace_ms: float = 100.0
     """How long after the champion answers a shadow deploy waits for its challengers."""
+    url: str | None = Field(default=None, validation_alias=AliasChoices("JOEY_URL", "WALLAROO_URL", "url"))
+    """A joey service to use (``JOEY_URL`` or Wallaroo's ``WALLAROO_URL``): ``Client()`` is then
+    remote, as ``Client(api_endpoint=...)``."""
+    token: SecretStr | None = None
+    """An API token for remote mode (``Client(auth_type="token")``)."""
+    user: str | None = Field(default=None, validation_alias=AliasChoices("JOEY_USER", "WALLAROO_USER", "user"))
+    """Email to sign in with in remote mode (``auth_type="user_password"``)."""
+    password: SecretStr | None = Field(default=None, validation_alias=AliasChoices(
+        "JOEY_PASSWORD", "WALLAROO_PASSWORD", "password"))
+    service_url: str | None = None
+    """The control-plane service's own base URL (``python -m joey.service`` sets it): set, the
+    pipelines it deploys answer HTTP inference only with a bearer token of a user in the
+    pipeline's workspace, checked against it."""
+    admin_email: str | None = None
+    """The service's first admin, created on first start when no user exists yet."""
+    admin_password: SecretStr | None = None
+    """The first admin's password (``JOEY_ADMIN_PASSWORD``); never logged."""
+    service_max_upload_bytes: int = 2 * 2**30
+    """The largest model file the service takes (413 past it)."""
+    service_auth_cache_s: float = 2.0
+    """How long a checked token stays trusted without asking the store again: a revoked token
+    stops working within this many seconds."""
     request_timeout_s: float = 15.0
     """Default SDK inference timeout, as Wallaroo's."""
 

@@ -23,7 +23,9 @@ so an error survives pickling across Ray actors unchanged.
     │   ├── ValidationFailedError      500  a validation expression failed on the result
     │   ├── OverCapacityError          503  queues are full; retry after a while
     │   └── InferenceTimeoutError      504  no answer within the timeout
-    └── PipelineNotDeployedError       409  inference on a pipeline that is not deployed
+    ├── PipelineNotDeployedError       409  inference on a pipeline that is not deployed
+    ├── AuthenticationError            401  no, an unknown, an expired or a revoked token or password
+    └── PermissionDeniedError          403  the caller's role does not allow the action
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 __all__ = [
+    "AuthenticationError",
     "DeploymentError",
     "EntityNotFoundError",
     "FrameworkNotInstalledError",
@@ -44,6 +47,7 @@ __all__ = [
     "ModelError",
     "ModelUploadError",
     "OverCapacityError",
+    "PermissionDeniedError",
     "PipelineConfigError",
     "PipelineNotDeployedError",
     "RayConnectionError",
@@ -337,6 +341,27 @@ class PipelineNotDeployedError(JoeyError):
 
     def _format(self) -> str:
         return f"pipeline {self.args[0]!r} is not deployed: call deploy() first"
+
+
+class AuthenticationError(JoeyError):
+    """The request carries no credentials joey accepts (Wallaroo answers "Jwt is missing")."""
+
+    status = 401
+
+    def __init__(self, reason: str = "Jwt is missing") -> None:
+        super().__init__(reason)
+
+
+class PermissionDeniedError(JoeyError):
+    """The caller is known but its role does not allow the action."""
+
+    status = 403
+
+    def __init__(self, action: str, reason: str) -> None:
+        super().__init__(action, reason)
+
+    def _format(self) -> str:
+        return f"not allowed to {self.args[0]}: {self.args[1]}"
 
 
 def _rebuild(cls: type[JoeyError], args: tuple[Any, ...], state: dict[str, Any]) -> JoeyError:

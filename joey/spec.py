@@ -173,6 +173,14 @@ class Validation(_Frozen):
         return pl.Expr.deserialize(io.StringIO(self.expression), format="json")
 
 
+class InferenceAuth(_Frozen):
+    """HTTP inference needs a bearer token of a user in the pipeline's workspace, checked by
+    the control-plane service at ``check_url`` and trusted for ``cache_s`` seconds after."""
+
+    check_url: str
+    cache_s: float = 2.0
+
+
 class DeploymentSpec(_Frozen):
     """A deployed pipeline version, as the data plane sees it."""
 
@@ -195,6 +203,8 @@ class DeploymentSpec(_Frozen):
     validations: tuple[Validation, ...] = ()
     shadow_grace_ms: float = 100.0
     """How long after the champion's answer the ingress waits for shadow challengers."""
+    inference_auth: InferenceAuth | None = None
+    """None: HTTP inference is open (embedded mode); else every request needs a valid token."""
     log_dir: str | None = None
     """fsspec URI of the pipeline's inference log (``joey.logs``); None: not logged."""
     log_max_pending: int = 256

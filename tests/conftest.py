@@ -51,3 +51,26 @@ def client(settings: Settings) -> Iterator[object]:
     yield Client(settings=settings)
     for name in list(serve.status().applications):
         serve.delete(name)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A throwaway PostgreSQL server on a free 127.0.0.1 port, shared by the session: the
+    SQLAlchemy URL of its database ``joey`` (``support.postgres.fresh_database`` gives a
+    test its own). Fails, saying to run ``make install``, without PostgreSQL installed;
+    ``JOEY_TEST_POSTGRES=0`` skips instead."""
+    from contextlib import ExitStack
+
+    from support.postgres import PostgresUnavailableError, postgres_disabled, postgres_server
+
+    if postgres_disabled():
+        pytest.skip("JOEY_TEST_POSTGRES=0: the PostgreSQL tests are skipped")
+    with ExitStack() as stack:
+        try:
+            url = stack.enter_context(postgres_server())
+        except PostgresUnavailableError as exc:
+            unavailable = str(exc)
+        else:
+            yield url
+            return
+    pytest.fail(f"PostgreSQL is needed by this test: {unavailable}", pytrace=False)

@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from joey.deployments.failures import as_joey_error
+from joey.deployments.inference_auth import InferenceGate
 from joey.deployments.loopback import keep_replica_grpc_on_loopback
 from joey.deployments.metrics import PipelineMetrics
 from joey.deployments.runner import PipelineRunner
@@ -64,6 +65,8 @@ class PipelineIngress:
         self._metrics = PipelineMetrics(self._spec.workspace, self._spec.pipeline)
         self._runner = self._make_runner(self._spec)
         self._in_flight = 0
+        auth = self._spec.inference_auth
+        self._gate = InferenceGate(auth, self._spec.workspace) if auth is not None else None
 
     def _make_runner(self, spec: DeploymentSpec) -> PipelineRunner:
         return PipelineRunner(spec, self._steps, self._partition,
@@ -133,6 +136,8 @@ class PipelineIngress:
     async def http_infer(self, request: Request) -> Response:
         """POST a body; answer nested by default, flat with ``dataset.separator``."""
         try:
+            if self._gate is not None:
+                await self._gate.check(request.headers.get("authorization"))
             kind = media_kind(request.headers.get("content-type"))
             answer = answer_kind(request.headers.get("accept"), kind)
             table = read_body(await request.body(), kind)

@@ -38,15 +38,25 @@ class Client:
     """Workspaces, models and pipelines; state lives in ``JOEY_HOME`` and survives the process.
 
     The arguments are Wallaroo's, in its order. Embedded mode has no login: an
-    ``auth_type`` other than ``none`` warns once and changes nothing.
+    ``auth_type`` other than ``none`` warns once and changes nothing. With ``api_endpoint``
+    (or ``JOEY_URL``/``WALLAROO_URL``) the client is remote: ``joey.platform.remote``.
     """
+
+    def __new__(cls, api_endpoint: str | None = None, request_timeout: float | None = None,
+                auth_type: str | None = None, *_args: Any, settings: Settings | None = None, **_kwargs: Any) -> Any:
+        base = settings or Settings()
+        endpoint = api_endpoint or base.url
+        if endpoint:
+            from joey.platform.remote import RemoteClient
+
+            return RemoteClient(endpoint, auth_type, base, request_timeout)
+        return super().__new__(cls)
 
     def __init__(self, api_endpoint: str | None = None, request_timeout: float | None = None,
                  auth_type: str | None = None, gql_client: Any = None, interactive: bool | None = None,
                  time_format: str = DEFAULT_TIME_FORMAT, config: dict[str, Any] | None = None, *,
                  settings: Settings | None = None) -> None:
-        if api_endpoint is not None:
-            raise JoeyError("remote mode (api_endpoint=...) needs the joey REST API, which is not built yet")
+        assert api_endpoint is None, "a remote client is built by __new__"
         if auth_type not in EMBEDDED_AUTH_TYPES:
             ignored_argument("Client", "auth_type", "embedded mode has no login; "
                              "wl.auth.auth_header() returns a local bearer token")
@@ -63,6 +73,15 @@ class Client:
         self._current: Workspace | None = None
         self.auth = EmbeddedAuth(base.home)
         """``wl.auth.auth_header()`` for HTTP inference requests."""
+
+    @classmethod
+    def _bound(cls, context: Context) -> Client:
+        """A client over an existing context (the service: one per request, sharing the store)."""
+        client = cls.__new__(cls)
+        client._context = context
+        client._current = None
+        client.auth = EmbeddedAuth(context.settings.home)
+        return client
 
     @property
     def settings(self) -> Settings:

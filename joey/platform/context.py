@@ -20,10 +20,21 @@ class Context:
     """Print progress (upload, deploy), as Wallaroo's ``Client(interactive=...)``."""
     time_format: str = "%Y-%d-%b %H:%M:%S"
     """How tables in a notebook show times (Wallaroo's ``Client(time_format=...)``)."""
+    acting_as: str | None = None
+    """The signed-in user a service request acts as (its email); None: embedded mode."""
+
+    def acting(self, email: str) -> Context:
+        """This context (same store and artifact store) acting as the user ``email``."""
+        context = Context(self.settings, interactive=False, time_format=self.time_format, acting_as=email)
+        context.__dict__["store"] = self.store
+        context.__dict__["artifacts"] = self.artifacts
+        return context
 
     @cached_property
     def actor(self) -> str:
-        """Who acts, for the audit log: embedded mode's OS user (the service brings users)."""
+        """Who acts, for the audit log: the signed-in user, else embedded mode's OS user."""
+        if self.acting_as is not None:
+            return self.acting_as
         import getpass
 
         try:

@@ -15,6 +15,7 @@ from joey.platform.store import ModelVersionRow
 from joey.runtimes.registry import NATIVE_RUNTIMES, record_for
 from joey.spec import (
     DeploymentSpec,
+    InferenceAuth,
     KeySplitStep,
     ModelSpec,
     ModelStep,
@@ -231,11 +232,21 @@ def build_spec(
         replica_env=replica_env(context.settings),
         validations=tuple(validations),
         shadow_grace_ms=context.settings.shadow_grace_ms,
+        inference_auth=_inference_auth(context),
         log_dir=pipeline_log_dir(context, workspace, pipeline) if context.settings.inference_log else None,
         log_max_pending=context.settings.log_max_pending,
         log_segment_bytes=context.settings.log_segment_bytes,
         log_compact_interval_s=context.settings.log_compact_interval_s,
     )
+
+
+def _inference_auth(context: Context) -> InferenceAuth | None:
+    """Service mode: inference needs a token the service accepts (embedded mode: open)."""
+    url = context.settings.service_url
+    if not url:
+        return None
+    return InferenceAuth(check_url=f"{url.rstrip('/')}/v1/api/auth/check_inference",
+                         cache_s=context.settings.service_auth_cache_s)
 
 
 def pipeline_log_dir(context: Context, workspace: str, pipeline: str) -> str:

@@ -1,14 +1,18 @@
-"""The SQL store on real SQLite files: migrations, every method, threads, processes."""
+"""The SQL store on real databases: migrations, every method, threads, processes.
+
+Every test that opens a ``Store`` runs twice: on a new SQLite file and on a new database
+of the session's throwaway PostgreSQL server (``postgres_url``, tests/conftest.py).
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import sqlite3
 import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC
 from pathlib import Path
 from typing import Any
@@ -16,7 +20,12 @@ from typing import Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import create_engine
+from sqlalchemy import Connection, create_engine, event, inspect, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.pool import NullPool
+from support.postgres import fresh_database
+from support.waiting import wait_until
 
 from joey.platform.store import ModelVersionRow, RowNotFoundError, Store
 from joey.platform.store.models import Base
@@ -30,17 +39,26 @@ TABLES = {
     "pipeline_versions",
     "deployments",
     "audit_events",
+    "users",
+    "api_tokens",
+    "workspace_members",
 }
 
 
-@pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "nested" / "joey.db"
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A new, empty database: a SQLite file in a directory the store has to create, or a
+    database of its own on the session's PostgreSQL server (dropped afterwards)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'nested' / 'joey.db'}"
+        return
+    with fresh_database(request.getfixturevalue("postgres_url")) as url:
+        yield url
 
 
 @pytest.fixture
-def store(db_path: Path) -> Iterator[Store]:
-    opened = Store(f"sqlite:///{db_path}")
+def store(database_url: str) -> Iterator[Store]:
+    opened = Store(database_url)
     yield opened
     opened.close()
 
@@ -62,37 +80,63 @@ def _add_version(store: Store, workspace_id: int, name: str, **overrides: Any) -
     return store.add_model_version(workspace_id, name, **fields)
 
 
-def _sqlite(db_path: Path) -> sqlite3.Connection:
-    connection = sqlite3.connect(db_path)
-    connection.execute("PRAGMA foreign_keys=ON")
-    return connection
+def _is_sqlite(database_url: str) -> bool:
+    return make_url(database_url).get_backend_name() == "sqlite"
+
+
+def _enforce_foreign_keys(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.execute("PRAGMA foreign_keys=ON")
+
+
+@contextmanager
+def _connect(database_url: str) -> Iterator[Connection]:
+    """A connection of its own, beside the store's, in one transaction committed at the
+    end (SQLite's with foreign keys enforced, as the store's are)."""
+    engine = create_engine(database_url, poolclass=NullPool)
+    if _is_sqlite(database_url):
+        event.listen(engine, "connect", _enforce_foreign_keys)
+    try:
+        with engine.begin() as connection:
+            yield connection
+    finally:
+        engine.dispose()
 
 
 # migrations
 
 
-def test_migrations_create_the_tables_and_are_idempotent(db_path: Path) -> None:
-    first = Store(f"sqlite:///{db_path}")
+def test_migrations_create_the_tables_and_are_idempotent(database_url: str) -> None:
+    first = Store(database_url)
     workspace = first.create_workspace("kept")
-    second = Store(f"sqlite:///{db_path}")  # migrates an up-to-date file: a no-op
+    second = Store(database_url)  # migrates an up-to-date database: a no-op
 
     assert second.get_workspace("kept") == workspace
-    with _sqlite(db_path) as connection:
-        tables = {
-            r[0] for r in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")
-        }
-        revisions = connection.execute("SELECT version_num FROM alembic_version").fetchall()
-        journal = connection.execute("PRAGMA journal_mode").fetchone()
+    sqlite = _is_sqlite(database_url)
+    with _connect(database_url) as connection:
+        if sqlite:
+            tables = {
+                r[0]
+                for r in connection.exec_driver_sql(
+                    "SELECT name FROM sqlite_master WHERE type='table'"
+                )
+            }
+            journal = tuple(connection.exec_driver_sql("PRAGMA journal_mode").one())
+        else:
+            tables = set(inspect(connection).get_table_names())
+        revisions = [
+            tuple(r) for r in connection.exec_driver_sql("SELECT version_num FROM alembic_version")
+        ]
     assert tables == TABLES | {"alembic_version"}
-    assert revisions == [("0002",)]
-    assert journal == ("wal",)
+    assert revisions == [("0003",)]
+    if sqlite:
+        assert journal == ("wal",)
     first.close()
     second.close()
 
 
-@pytest.mark.usefixtures("store")  # migrates the file
-def test_migration_matches_the_orm_tables(db_path: Path) -> None:
-    engine = create_engine(f"sqlite:///{db_path}")
+@pytest.mark.usefixtures("store")  # migrates the database
+def test_migration_matches_the_orm_tables(database_url: str) -> None:
+    engine = create_engine(database_url)
     with engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         assert compare_metadata(context, Base.metadata) == []
@@ -281,14 +325,14 @@ def test_pipeline_versions_newest_first(store: Store) -> None:
         store.add_pipeline_version(999, [])
 
 
-def test_newest_is_by_id_when_timestamps_tie(store: Store, db_path: Path) -> None:
+def test_newest_is_by_id_when_timestamps_tie(store: Store, database_url: str) -> None:
     ws = store.create_workspace("ws")
     pipeline = store.get_or_create_pipeline(ws.id, "p")
     versions = [store.add_pipeline_version(pipeline.id, [{"n": n}]) for n in range(3)]
     models = [_add_version(store, ws.id, "m") for _ in range(3)]
-    with _sqlite(db_path) as connection:
-        connection.execute("UPDATE pipeline_versions SET created_at = '2024-01-01 00:00:00'")
-        connection.execute("UPDATE model_versions SET created_at = '2024-01-01 00:00:00'")
+    with _connect(database_url) as connection:
+        connection.execute(text("UPDATE pipeline_versions SET created_at = '2024-01-01 00:00:00'"))
+        connection.execute(text("UPDATE model_versions SET created_at = '2024-01-01 00:00:00'"))
 
     assert [v.id for v in store.list_pipeline_versions(pipeline.id)] == [v.id for v in versions][
         ::-1
@@ -380,14 +424,14 @@ def test_deployment_errors(store: Store) -> None:
         "deployment-version-fk",
     ],
 )
-def test_schema_constraints_reject(store: Store, db_path: Path, statement: str) -> None:
+def test_schema_constraints_reject(store: Store, database_url: str, statement: str) -> None:
     ws = store.create_workspace("ws")
     _add_version(store, ws.id, "m")
     pipeline = store.get_or_create_pipeline(ws.id, "p")
     store.add_pipeline_version(pipeline.id, [])
 
-    with _sqlite(db_path) as connection, pytest.raises(sqlite3.IntegrityError):
-        connection.execute(statement)
+    with pytest.raises(IntegrityError), _connect(database_url) as connection:
+        connection.execute(text(statement))
 
 
 def test_same_names_in_other_workspaces_are_allowed(store: Store) -> None:
@@ -428,9 +472,14 @@ def test_threads_share_one_store(store: Store) -> None:
 
 
 _CHILD = """
-import json, sys
+import json, os, sys, time
 from joey.platform.store import Store
 
+barrier = sys.argv[4]
+if barrier:  # say we are ready, then wait for the others: all open the store at once
+    open(os.path.join(barrier, sys.argv[2]), "w").close()
+    while not os.path.exists(os.path.join(barrier, "go")):
+        time.sleep(0.005)
 store = Store(sys.argv[1])
 ws = store.get_workspace("parent") or store.create_workspace(sys.argv[2])
 seen = [v.sha for v in store.list_model_versions(ws.id, "m")]
@@ -444,9 +493,11 @@ print(json.dumps({"workspace": ws.name, "seen": seen}))
 """
 
 
-def _child(db_path: Path, name: str, count: int) -> subprocess.Popen[str]:
+def _child(
+    database_url: str, name: str, count: int, barrier: Path | None = None
+) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-c", _CHILD, f"sqlite:///{db_path}", name, str(count)],
+        [sys.executable, "-c", _CHILD, database_url, name, str(count), str(barrier or "")],
         cwd=REPO_ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -461,11 +512,11 @@ def _result(child: subprocess.Popen[str]) -> dict[str, Any]:
     return result
 
 
-def test_another_process_sees_and_adds_rows(store: Store, db_path: Path) -> None:
+def test_another_process_sees_and_adds_rows(store: Store, database_url: str) -> None:
     ws = store.create_workspace("parent")
     _add_version(store, ws.id, "m", sha="from-parent")
 
-    result = _result(_child(db_path, "unused", 2))
+    result = _result(_child(database_url, "unused", 2))
 
     assert result == {"workspace": "parent", "seen": ["from-parent"]}
     assert [v.sha for v in store.list_model_versions(ws.id, "m")] == [
@@ -475,11 +526,22 @@ def test_another_process_sees_and_adds_rows(store: Store, db_path: Path) -> None
     ]
 
 
-def test_processes_migrate_and_write_one_new_file_at_once(db_path: Path) -> None:
-    children = [_child(db_path, f"child{n}", 10) for n in range(3)]
+def test_processes_migrate_and_write_one_new_file_at_once(
+    database_url: str, tmp_path: Path
+) -> None:
+    barrier = tmp_path / "barrier"
+    barrier.mkdir()
+    names = [f"child{n}" for n in range(3)]
+    children = [_child(database_url, name, 10, barrier) for name in names]
+    wait_until(
+        lambda: all((barrier / name).exists() for name in names)
+        or any(child.poll() is not None for child in children),
+        timeout=60,
+    )
+    (barrier / "go").touch()
     results = [_result(child) for child in children]
 
-    store = Store(f"sqlite:///{db_path}")
+    store = Store(database_url)
     assert sorted(r["workspace"] for r in results) == ["child0", "child1", "child2"]
     for workspace in store.list_workspaces():
         assert len(store.list_model_versions(workspace.id, "m")) == 10

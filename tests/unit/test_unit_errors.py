@@ -9,6 +9,7 @@ from ray import cloudpickle
 
 import joey.errors as errors
 from joey.errors import (
+    AuthenticationError,
     DeploymentError,
     EntityNotFoundError,
     FrameworkNotInstalledError,
@@ -22,6 +23,7 @@ from joey.errors import (
     ModelError,
     ModelUploadError,
     OverCapacityError,
+    PermissionDeniedError,
     PipelineConfigError,
     PipelineNotDeployedError,
     RayConnectionError,
@@ -56,6 +58,8 @@ EXAMPLES: dict[str, JoeyError] = {
     "RayConnectionError": RayConnectionError("127.0.0.1:6390", "no answer within 10s"),
     "RequiredAttributeMissing": RequiredAttributeMissing("ModelVersion", "sha"),
     "ValidationFailedError": ValidationFailedError("fraud", "ComputeError: list index out of bounds"),
+    "AuthenticationError": AuthenticationError(),
+    "PermissionDeniedError": PermissionDeniedError("add users", "only an owner of workspace 'ws' may"),
 }
 
 PUBLIC_CLASSES = [name for name in errors.__all__ if name != "error_from_body"]
@@ -101,6 +105,8 @@ def test_round_trips_through_pickle(name: str, dumps, loads) -> None:
         (InvalidNameError, 400),
         (InferenceTimeoutError, 504),
         (PipelineNotDeployedError, 409),
+        (AuthenticationError, 401),
+        (PermissionDeniedError, 403),
         (JoeyError, 500),
     ],
 )

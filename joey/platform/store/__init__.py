@@ -3,10 +3,13 @@
 from joey.platform.store.rows import (
     AuditEventRow,
     DeploymentRow,
+    MemberRow,
     ModelRow,
     ModelVersionRow,
     PipelineRow,
     PipelineVersionRow,
+    TokenRow,
+    UserRow,
     WorkspaceRow,
 )
 from joey.platform.store.store import RowNotFoundError, Store
@@ -14,11 +17,14 @@ from joey.platform.store.store import RowNotFoundError, Store
 __all__ = [
     "AuditEventRow",
     "DeploymentRow",
+    "MemberRow",
     "ModelRow",
     "ModelVersionRow",
     "PipelineRow",
     "PipelineVersionRow",
     "RowNotFoundError",
     "Store",
+    "TokenRow",
+    "UserRow",
     "WorkspaceRow",
 ]

@@ -105,3 +105,31 @@ class AuditEventRow:
     object_id: int | None
     object_name: str
     details: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class UserRow:
+    id: int
+    email: str
+    is_admin: bool
+    active: bool
+    created_at: datetime
+    password_hash: str | None = None
+
+
+@dataclass(frozen=True)
+class TokenRow:
+    id: int
+    user_id: int
+    name: str
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+
+
+@dataclass(frozen=True)
+class MemberRow:
+    workspace_id: int
+    user_id: int
+    email: str
+    role: str

@@ -25,6 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
+from joey.platform.store.accounts import AccountStore
 from joey.platform.store.models import (
     AuditEvent,
     Base,
@@ -53,6 +54,7 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 _WRITE = "joey_write"
 """Execution option marking a writing transaction (``BEGIN IMMEDIATE`` on SQLite)."""
 _BUSY_TIMEOUT_MS = 30_000
+_MIGRATION_LOCK_KEY = 0x6A6F_6579_7374_6F72  # "joeystor": PostgreSQL's advisory lock for migrating
 
 _T = TypeVar("_T", bound=Base)
 
@@ -89,6 +91,8 @@ class Store:
         self._write = sessionmaker(
             self._engine.execution_options(**{_WRITE: True}), expire_on_commit=False
         )
+        self.accounts = AccountStore(self._read, self._write)
+        """Users, API tokens and workspace roles."""
 
     def close(self) -> None:
         """Close the pooled connections; the store must not be used afterwards."""
@@ -456,6 +460,12 @@ def _migrate(engine: Engine) -> None:
     # set_main_option interpolates, so a literal "%" in the path must be doubled.
     config.set_main_option("script_location", str(MIGRATIONS_DIR).replace("%", "%%"))
     with engine.execution_options(**{_WRITE: True}).begin() as connection:
+        if connection.dialect.name == "postgresql":
+            # One migrating process at a time, as BEGIN IMMEDIATE gives on SQLite: processes
+            # creating the tables of a new database at once otherwise fail on each other's
+            # (UniqueViolation on pg_type). Held until this transaction ends; the next one
+            # then finds the schema up to date.
+            connection.execute(select(func.pg_advisory_xact_lock(_MIGRATION_LOCK_KEY)))
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
 

@@ -1,0 +1,113 @@
+"""The SDK against the service (``Client(api_endpoint=...)``) answers as the embedded SDK does,
+and the pipelines the service deploys answer HTTP only with a token of a workspace member."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pyarrow as pa
+import pytest
+from conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Service
+
+import joey
+from joey.config import Settings
+from joey.errors import AuthenticationError, EntityNotFoundError
+from joey.testing.onnx_models import mlp, run_onnx
+
+pytestmark = pytest.mark.ray
+
+
+def _fixed(values: np.ndarray) -> pa.FixedSizeListArray:
+    return pa.FixedSizeListArray.from_arrays(pa.array(values.reshape(-1)), values.shape[1])
+
+
+@pytest.fixture(params=["embedded", "remote"])
+def sdk(request: pytest.FixtureRequest) -> Iterator[Any]:
+    """The same SDK calls, embedded (the test session's Ray) or remote (the service's)."""
+    if request.param == "embedded":
+        yield request.getfixturevalue("client")
+        return
+    service: Service = request.getfixturevalue("service")
+    yield joey.Client(api_endpoint=service.url, auth_type="user_password",
+                      settings=Settings(user=ADMIN_EMAIL, password=ADMIN_PASSWORD))
+
+
+def test_upload_deploy_infer_status_undeploy_answer_alike(sdk: Any, tmp_path: Path) -> None:
+    workspace = sdk.get_workspace("parity", create_if_not_exist=True)
+    sdk.set_current_workspace(workspace)
+    model_file = mlp(tmp_path / "parity.onnx", n_in=5, n_out=1, seed=41)
+    model = sdk.upload_model("parity-model", model_file, framework=joey.Framework.ONNX)
+    pipeline = sdk.build_pipeline("parity").add_model_step(model).deploy()
+    try:
+        x = np.random.default_rng(42).normal(size=(7, 5)).astype(np.float32)
+        result = pipeline.infer(pa.table({"dense_input": _fixed(x)}))
+        assert isinstance(result, pa.Table)
+        assert result.column_names[:3] == ["time", "in.dense_input", "out.dense_1"]
+        got = np.array(result.column("out.dense_1").to_pylist(), dtype=np.float32)
+        np.testing.assert_allclose(got, run_onnx(model_file, {"dense_input": x})["dense_1"], rtol=1e-6)
+        assert pipeline.status()["status"] == "Running"
+        assert pipeline.url().endswith("/infer/parity/parity")
+        assert "parity" in [w.name() for w in sdk.list_workspaces()]
+    finally:
+        pipeline.undeploy()
+    assert pipeline.status()["status"] != "Running"
+    with pytest.raises(EntityNotFoundError):
+        sdk.get_pipeline("no-such-pipeline")
+
+
+def test_wallaroo_credentials_from_the_environment_sign_in(service: Service,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WALLAROO_URL", service.url)
+    monkeypatch.setenv("WALLAROO_USER", ADMIN_EMAIL)
+    monkeypatch.setenv("WALLAROO_PASSWORD", ADMIN_PASSWORD)
+    wl = joey.Client(auth_type="user_password")
+    header = wl.auth.auth_header()
+    assert header["Authorization"].startswith("Bearer joey_")
+    assert httpx.post(f"{service.url}/v1/api/auth/whoami", headers=header).json()["email"] == ADMIN_EMAIL
+    monkeypatch.setenv("WALLAROO_PASSWORD", "wrong-password")
+    with pytest.raises(AuthenticationError):
+        joey.Client(auth_type="user_password")
+
+
+def test_inference_needs_a_token_of_a_member(service: Service, admin_token: str, tmp_path: Path) -> None:
+    admin = joey.Client(api_endpoint=service.url, settings=Settings(token=admin_token))
+    admin.invite_user("member@example.com", "member-password")
+    admin.invite_user("stranger@example.com", "stranger-password")
+    workspace = admin.get_workspace("guarded", create_if_not_exist=True)
+    workspace.add_user("member@example.com")
+    admin.set_current_workspace(workspace)
+    model_file = mlp(tmp_path / "guarded.onnx", n_in=3, n_out=1, seed=43)
+    pipeline = admin.build_pipeline("guarded").add_model_step(admin.upload_model("guarded", model_file)).deploy()
+    url = pipeline.url()
+    body = [{"dense_input": [0.1, 0.2, 0.3]}]
+    try:
+        missing = httpx.post(url, json=body, timeout=30)
+        assert missing.status_code == 401
+        assert missing.json() == {"code": 401, "status": "error", "error": "Jwt is missing", "source": "platform",
+                                  "kind": "AuthenticationError"}
+        member = service.login("member@example.com", "member-password")
+        answer = httpx.post(url, json=body, headers={"Authorization": f"Bearer {member}"}, timeout=30)
+        assert answer.status_code == 200, answer.text
+        stranger = service.login("stranger@example.com", "stranger-password")
+        refused = httpx.post(url, json=body, headers={"Authorization": f"Bearer {stranger}"}, timeout=30)
+        assert refused.status_code == 403, refused.text
+        assert "guarded" not in refused.json()["error"]
+        made_up = httpx.post(url, json=body, headers={"Authorization": "Bearer joey_made-up"}, timeout=30)
+        assert made_up.status_code == 401
+
+        created = service.post("tokens/create", member, json={"name": "ci"}).json()
+        token = {"Authorization": f"Bearer {created['token']}"}
+        assert httpx.post(url, json=body, headers=token, timeout=30).status_code == 200
+        assert service.post("tokens/revoke", member, json={"token_id": created["token_id"]}).status_code == 200
+        deadline = time.monotonic() + 10  # the ingress trusts a checked token for 2 s
+        while httpx.post(url, json=body, headers=token, timeout=30).status_code == 200:
+            assert time.monotonic() < deadline, "a revoked token kept working"
+            time.sleep(0.2)
+        assert httpx.post(url, json=body, headers=token, timeout=30).status_code == 401
+    finally:
+        pipeline.undeploy()
