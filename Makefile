@@ -52,6 +52,7 @@ lint: install
 
 bench: install
 	$(PY) -m benchmarks.run
+	$(PY) -m benchmarks.token_check
 
 bench-quick: install
 	$(PY) -m benchmarks.run --quick

@@ -91,6 +91,16 @@ def down(as_json: bool) -> None:
          f"the Ray head (pid {head.pid}) was not running; removed its record")
 
 
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True, help="Port to listen on.")
+def service(host: str, port: int) -> None:
+    """Serve the control plane over REST (as ``python -m joey.service``), until interrupted."""
+    from joey.service.app import serve
+
+    serve(settings(), host, port)
+
+
 cli.add_command(models)
 cli.add_command(pipelines)
 cli.add_command(infer)

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-import uvicorn
-
 from joey.config import Settings
-from joey.service.app import create_app
+from joey.service.app import serve
 
 
 def main() -> None:
@@ -15,11 +13,7 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8080, help="port to listen on (default 8080)")
     args = parser.parse_args()
-    settings = Settings()
-    if not settings.service_url:
-        settings = settings.model_copy(update={"service_url": f"http://{args.host}:{args.port}"})
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info",
-                access_log=False)
+    serve(Settings(), args.host, args.port)
 
 
 if __name__ == "__main__":

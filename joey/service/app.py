@@ -272,6 +272,16 @@ def create_app(settings: Settings) -> FastAPI:
                                         object_id=row.id, email=body.email)
         return {"affected_rows": 1}
 
+    @app.post(f"{API}/workspaces/archive", tags=["workspaces"])
+    def archive(body: WorkspaceRef, caller: Caller) -> dict[str, Any]:
+        """Make the workspace read-only (owners): nothing in it may be created or changed."""
+        row = workspace(caller, body.workspace_id, write=True)
+        accounts.check_owner(caller, row.id, str(row.id), "archive the workspace")
+        base.store.set_workspace_archived(row.id, True)
+        base.acting(caller.email).audit("workspace.archive", "workspace", row.name, workspace_id=row.id,
+                                        object_id=row.id)
+        return {}
+
     @app.post(f"{API}/workspaces/list_users", tags=["workspaces"])
     def list_users(body: WorkspaceRef, caller: Caller) -> dict[str, Any]:
         row = workspace(caller, body.workspace_id)
@@ -363,6 +373,16 @@ def create_app(settings: Settings) -> FastAPI:
         return {"events": [_plain(asdict(e)) for e in base.store.list_audit_events(workspace_id=row.id)]}
 
     return app
+
+
+def serve(settings: Settings, host: str, port: int) -> None:
+    """Run the service under uvicorn until interrupted; its own URL is where it listens unless
+    ``JOEY_SERVICE_URL`` says otherwise (the pipelines it deploys check tokens there)."""
+    import uvicorn
+
+    if not settings.service_url:
+        settings = settings.model_copy(update={"service_url": f"http://{host}:{port}"})
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info", access_log=False)
 
 
 def _problem(error: Any, part: str | None = None) -> str:

@@ -3,6 +3,7 @@ and the pipelines the service deploys answer HTTP only with a token of a workspa
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +13,7 @@ import httpx
 import numpy as np
 import pyarrow as pa
 import pytest
-from conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Service
+from service_process import ADMIN_EMAIL, ADMIN_PASSWORD, Service
 
 import joey
 from joey.config import Settings
@@ -111,3 +112,46 @@ def test_inference_needs_a_token_of_a_member(service: Service, admin_token: str,
         assert httpx.post(url, json=body, headers=token, timeout=30).status_code == 401
     finally:
         pipeline.undeploy()
+
+
+def test_an_archived_workspace_is_read_only(service: Service, admin_token: str, tmp_path: Path) -> None:
+    created = service.post("workspaces/create", admin_token, json={"workspace_name": "archived-ws"}).json()
+    workspace_id = created["workspace_id"]
+    assert service.post("workspaces/archive", admin_token, json={"workspace_id": workspace_id}).status_code == 200
+    listed = service.post("workspaces/list", admin_token, json={}).json()["workspaces"]
+    assert next(w for w in listed if w["id"] == workspace_id)["archived"] is True
+    model = mlp(tmp_path / "late.onnx", n_in=2)
+    with model.open("rb") as stream:
+        refused = service.post("models/upload_and_convert", admin_token,
+                               data={"metadata": json.dumps({"name": "late", "workspace_id": workspace_id})},
+                               files={"file": ("late.onnx", stream)})
+    assert refused.status_code == 403, refused.text
+    assert "archived" in refused.json()["error"]
+    refused = service.post("pipelines/create", admin_token, json={
+        "workspace_id": workspace_id, "pipeline_id": "late", "definition": {"steps": [{"ModelInference": {}}]}})
+    assert refused.status_code == 403
+    # reading still works
+    assert service.post("models/list", admin_token, json={"workspace_id": workspace_id}).json() == {"models": []}
+
+
+def test_the_service_runs_on_postgresql(postgres_url: str, tmp_path: Path) -> None:
+    """The same service over a real PostgreSQL store (migrations, accounts, uploads)."""
+    from service_process import start_service, stop_service
+    from support.postgres import fresh_database
+
+    with fresh_database(postgres_url) as url:
+        running = start_service(tmp_path / "pg-home", {"JOEY_DATABASE_URL": url})
+        try:
+            token = running.login(ADMIN_EMAIL, ADMIN_PASSWORD)
+            workspace_id = running.post("workspaces/create", token, json={"workspace_name": "on-pg"}).json()[
+                "workspace_id"]
+            model = mlp(tmp_path / "pg.onnx", n_in=2)
+            with model.open("rb") as stream:
+                uploaded = running.post("models/upload_and_convert", token, files={"file": ("pg.onnx", stream)},
+                                        data={"metadata": json.dumps({"name": "on-pg", "workspace_id": workspace_id})})
+            assert uploaded.status_code == 202, uploaded.text
+            models = running.post("models/list", token, json={"workspace_id": workspace_id}).json()["models"]
+            assert [m["name"] for m in models] == ["on-pg"]
+            assert running.post("workspaces/list", token, json={}).json()["workspaces"][0]["name"] == "on-pg"
+        finally:
+            stop_service(running)

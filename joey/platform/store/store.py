@@ -121,6 +121,12 @@ class Store:
             found = session.get(Workspace, workspace_id)
             return None if found is None else _workspace_row(found)
 
+    def set_workspace_archived(self, workspace_id: int, archived: bool) -> WorkspaceRow:
+        with self._write.begin() as session:
+            workspace = _require(session, Workspace, workspace_id, "workspace")
+            workspace.archived = archived
+            return _workspace_row(workspace)
+
     def list_workspaces(self) -> list[WorkspaceRow]:
         with self._read.begin() as session:
             found = session.scalars(select(Workspace).order_by(Workspace.id))
