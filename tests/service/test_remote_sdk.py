@@ -155,3 +155,21 @@ def test_the_service_runs_on_postgresql(postgres_url: str, tmp_path: Path) -> No
             assert running.post("workspaces/list", token, json={}).json()["workspaces"][0]["name"] == "on-pg"
         finally:
             stop_service(running)
+
+
+def test_the_audit_log_names_the_acting_user(service: Service, admin_token: str, tmp_path: Path) -> None:
+    service.post("users/invite", admin_token, json={"email": "auditor@example.com", "password": "auditor-pass"})
+    workspace_id = service.post("workspaces/create", admin_token, json={"workspace_name": "audited"}).json()[
+        "workspace_id"]
+    service.post("workspaces/add_user", admin_token, json={"workspace_id": workspace_id,
+                                                           "email": "auditor@example.com"})
+    collaborator = service.login("auditor@example.com", "auditor-pass")
+    with mlp(tmp_path / "audited.onnx", n_in=2).open("rb") as stream:
+        uploaded = service.post("models/upload_and_convert", collaborator, files={"file": ("a.onnx", stream)},
+                                data={"metadata": json.dumps({"name": "audited", "workspace_id": workspace_id})})
+    assert uploaded.status_code == 202, uploaded.text
+    events = service.post("audit/list", collaborator, json={"workspace_id": workspace_id}).json()["events"]
+    actors = {(e["action"], e["actor"]) for e in events}
+    assert ("workspace.create", ADMIN_EMAIL) in actors
+    assert ("workspace.add_user", ADMIN_EMAIL) in actors
+    assert ("model.upload", "auditor@example.com") in actors
