@@ -25,7 +25,9 @@ so an error survives pickling across Ray actors unchanged.
     │   └── InferenceTimeoutError      504  no answer within the timeout
     ├── PipelineNotDeployedError       409  inference on a pipeline that is not deployed
     ├── AuthenticationError            401  no, an unknown, an expired or a revoked token or password
-    └── PermissionDeniedError          403  the caller's role does not allow the action
+    ├── PermissionDeniedError          403  the caller's role does not allow the action
+    ├── InvalidRequestError            400  a request about users or roles that cannot be done as asked
+    └── ConflictError                  409  a user or workspace of that name exists already
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from typing import Any, ClassVar
 
 __all__ = [
     "AuthenticationError",
+    "ConflictError",
     "DeploymentError",
     "EntityNotFoundError",
     "FrameworkNotInstalledError",
@@ -41,6 +44,7 @@ __all__ = [
     "InferenceTimeoutError",
     "InvalidInputError",
     "InvalidNameError",
+    "InvalidRequestError",
     "JoeyError",
     "MethodNotAllowedError",
     "ModelConfigError",
@@ -362,6 +366,19 @@ class PermissionDeniedError(JoeyError):
 
     def _format(self) -> str:
         return f"not allowed to {self.args[0]}: {self.args[1]}"
+
+
+class InvalidRequestError(JoeyError):
+    """A request about users or roles that cannot be done as asked: a malformed email, a short
+    password, an unknown role, a workspace's last owner."""
+
+    status = 400
+
+
+class ConflictError(JoeyError):
+    """A user or workspace of that name exists already."""
+
+    status = 409
 
 
 def _rebuild(cls: type[JoeyError], args: tuple[Any, ...], state: dict[str, Any]) -> JoeyError:

@@ -18,7 +18,13 @@ from datetime import UTC, datetime, timedelta
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from joey.errors import AuthenticationError, EntityNotFoundError, JoeyError, PermissionDeniedError
+from joey.errors import (
+    AuthenticationError,
+    ConflictError,
+    EntityNotFoundError,
+    InvalidRequestError,
+    PermissionDeniedError,
+)
 from joey.platform.store import Store, TokenRow, UserRow
 
 OWNER = "OWNER"
@@ -29,19 +35,6 @@ LOGIN_TOKEN_LIFETIME = timedelta(hours=12)
 """How long a token issued by a password login lives (Wallaroo's JWTs: about an hour)."""
 
 _HASHER = PasswordHasher()
-
-
-class InvalidRequestError(JoeyError):
-    """A request about users or roles that cannot be done as asked: a malformed email, a short
-    password, an unknown role, a workspace's last owner (400; belongs in ``joey.errors``)."""
-
-    status = 400
-
-
-class ConflictError(JoeyError):
-    """A user or workspace of that name exists already (409; belongs in ``joey.errors``)."""
-
-    status = 409
 
 
 def hash_password(password: str) -> str:

@@ -27,6 +27,7 @@ from starlette.exceptions import HTTPException
 
 from joey.config import Settings
 from joey.errors import (
+    ConflictError,
     EntityNotFoundError,
     JoeyError,
     ModelUploadError,
@@ -34,7 +35,7 @@ from joey.errors import (
     PipelineConfigError,
 )
 from joey.platform import steps as step_json
-from joey.platform.accounts import COLLABORATOR, OWNER, Accounts, ConflictError, Principal
+from joey.platform.accounts import COLLABORATOR, OWNER, Accounts, Principal
 from joey.platform.client import Client
 from joey.platform.context import Context
 from joey.platform.store import WorkspaceRow

@@ -10,6 +10,7 @@ from ray import cloudpickle
 import joey.errors as errors
 from joey.errors import (
     AuthenticationError,
+    ConflictError,
     DeploymentError,
     EntityNotFoundError,
     FrameworkNotInstalledError,
@@ -17,6 +18,7 @@ from joey.errors import (
     InferenceTimeoutError,
     InvalidInputError,
     InvalidNameError,
+    InvalidRequestError,
     JoeyError,
     MethodNotAllowedError,
     ModelConfigError,
@@ -59,6 +61,8 @@ EXAMPLES: dict[str, JoeyError] = {
     "RequiredAttributeMissing": RequiredAttributeMissing("ModelVersion", "sha"),
     "ValidationFailedError": ValidationFailedError("fraud", "ComputeError: list index out of bounds"),
     "AuthenticationError": AuthenticationError(),
+    "InvalidRequestError": InvalidRequestError("role: expected one of ['OWNER', 'COLLABORATOR'], got 'BOSS'"),
+    "ConflictError": ConflictError("workspace_name: workspace 'ws' already exists"),
     "PermissionDeniedError": PermissionDeniedError("add users", "only an owner of workspace 'ws' may"),
 }
 
@@ -107,6 +111,8 @@ def test_round_trips_through_pickle(name: str, dumps, loads) -> None:
         (PipelineNotDeployedError, 409),
         (AuthenticationError, 401),
         (PermissionDeniedError, 403),
+        (InvalidRequestError, 400),
+        (ConflictError, 409),
         (JoeyError, 500),
     ],
 )
