@@ -74,7 +74,13 @@ def ray_cluster(home: Path, head: dict[str, Any], workers: dict[str, dict[str, A
     })
     log = home / "cluster.log"
     home.mkdir(parents=True, exist_ok=True)
-    config = json.dumps({"head": head, "workers": workers or {}})
+    # Each node's dashboard agent on a free port: Ray's fixed default (52365) is taken by any
+    # other Ray on the machine (the test session's own), and a head whose agent cannot bind it
+    # answers every job submission "No available agent".
+    nodes = {"head": {"dashboard_agent_listen_port": free_port(), **head},
+             "workers": {role: {"dashboard_agent_listen_port": free_port(), **args}
+                         for role, args in (workers or {}).items()}}
+    config = json.dumps(nodes)
     with log.open("w") as err:
         daemon = subprocess.Popen([sys.executable, str(DAEMON), config], env=env, stdout=subprocess.PIPE,
                                   stderr=err, text=True, start_new_session=True)
