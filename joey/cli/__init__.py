@@ -94,10 +94,13 @@ def down(as_json: bool) -> None:
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True, help="Port to listen on.")
-def service(host: str, port: int) -> None:
+@output_options
+def service(host: str, port: int, as_json: bool) -> None:
     """Serve the control plane over REST (as ``python -m joey.service``), until interrupted."""
     from joey.service.app import serve
 
+    url = f"http://{host}:{port}"
+    emit(as_json, {"url": url, "docs": f"{url}/v1/api/docs"}, f"joey service at {url} (docs: {url}/v1/api/docs)")
     serve(settings(), host, port)
 
 

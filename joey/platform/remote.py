@@ -135,6 +135,17 @@ class RemoteClient:
         return RemoteModelVersion(version["name"], version["version"], version["sha"], version["runtime"],
                                   answer["insert_models"]["returning"][0]["models"][0]["id"])
 
+    def get_model(self, name: str, version: str | None = None) -> RemoteModelVersion:
+        workspace = self.get_current_workspace()
+        versions = self._api.post("models/list_versions", {"workspace_id": workspace.id(), "name": name})["versions"]
+        found = next((v for v in versions if version is None or v["version"] == version), None)
+        if found is None:
+            raise EntityNotFoundError("model", name, f"with the version {version}")
+        return RemoteModelVersion(found["name"], found["version"], found["sha"], found["runtime"], found["id"])
+
+    def list_models(self) -> list[dict[str, Any]]:
+        return list(self._api.post("models/list", {"workspace_id": self.get_current_workspace().id()})["models"])
+
     # pipelines
     def build_pipeline(self, pipeline_name: str) -> RemotePipeline:
         return RemotePipeline(self, self.get_current_workspace(), pipeline_name)
@@ -233,11 +244,17 @@ class RemotePipeline:
         self._steps.append({"ModelInference": {"models": [model_version.ref()]}})
         return self
 
-    def deploy(self) -> RemotePipeline:
+    def deploy(self, pipeline_name: str | None = None, deployment_config: Any = None) -> RemotePipeline:
+        """Send the steps added here (a new version), then deploy with ``deployment_config``
+        (``DeploymentConfigBuilder().build()``)."""
+        del pipeline_name  # Wallaroo's argument: the pipeline keeps its name
         api = self._client._api
         if self._steps:
             api.post("pipelines/create", {**self._ref(), "definition": {"steps": self._steps}})
-        self._url = str(api.post("pipelines/deploy", self._ref())["url"])
+        body = {**self._ref()}
+        if deployment_config is not None:
+            body["deployment_config"] = deployment_config.model_dump(mode="json")
+        self._url = str(api.post("pipelines/deploy", body)["url"])
         return self
 
     def undeploy(self) -> RemotePipeline:

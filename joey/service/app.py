@@ -25,6 +25,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.exceptions import HTTPException
 
+from joey.autoscaling import DeploymentConfig
 from joey.config import Settings
 from joey.errors import (
     ConflictError,
@@ -98,6 +99,15 @@ class PipelineRef(_Body):
 
 class PipelineCreate(PipelineRef):
     definition: dict[str, Any]
+
+
+class Deploy(PipelineRef):
+    deployment_config: DeploymentConfig | None = Field(
+        default=None, description="joey's DeploymentConfig (DeploymentConfigBuilder().build()) as JSON")
+
+
+class ModelRef(WorkspaceRef):
+    name: str = Field(max_length=255)
 
 
 class LogsQuery(PipelineRef):
@@ -310,6 +320,16 @@ def create_app(settings: Settings) -> FastAPI:
                 "model_version": {"name": version.name(), "version": version.version(), "sha": version.sha(),
                                   "runtime": version.config().runtime()}}
 
+    @app.post(f"{API}/models/list_versions", tags=["models"])
+    def list_versions(body: ModelRef, caller: Caller) -> dict[str, Any]:
+        """The model's versions, newest first."""
+        row = workspace(caller, body.workspace_id)
+        versions = base.store.list_model_versions(row.id, body.name)
+        if not versions:
+            raise EntityNotFoundError("model", body.name, "in this workspace")
+        return {"versions": [{"id": v.id, "name": v.name, "version": v.version, "sha": v.sha, "runtime": v.runtime,
+                              "status": v.status, "created_at": v.created_at.isoformat()} for v in versions]}
+
     @app.post(f"{API}/models/list", tags=["models"])
     def list_models(body: WorkspaceRef, caller: Caller) -> dict[str, Any]:
         row = workspace(caller, body.workspace_id)
@@ -336,9 +356,9 @@ def create_app(settings: Settings) -> FastAPI:
                 "pipeline_variant_version": version.version}
 
     @app.post(f"{API}/pipelines/deploy", tags=["pipelines"])
-    def deploy(body: PipelineRef, caller: Caller) -> dict[str, Any]:
+    def deploy(body: Deploy, caller: Caller) -> dict[str, Any]:
         pipeline = in_workspace(caller, body.workspace_id, write=True).get_pipeline(body.pipeline_id)
-        pipeline.deploy()
+        pipeline.deploy(deployment_config=body.deployment_config)
         deployment = base.store.active_deployment(pipeline._row.id)
         return {"id": deployment.id if deployment else None, "url": pipeline.url()}
 

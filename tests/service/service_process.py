@@ -24,6 +24,7 @@ class Service:
     url: str
     home: Path
     process: subprocess.Popen[bytes]
+    database_url: str = ""
 
     def post(self, path: str, token: str | None = None, **kwargs: Any) -> httpx.Response:
         headers = dict(kwargs.pop("headers", {}))

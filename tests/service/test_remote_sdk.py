@@ -43,7 +43,9 @@ def test_upload_deploy_infer_status_undeploy_answer_alike(sdk: Any, tmp_path: Pa
     sdk.set_current_workspace(workspace)
     model_file = mlp(tmp_path / "parity.onnx", n_in=5, n_out=1, seed=41)
     model = sdk.upload_model("parity-model", model_file, framework=joey.Framework.ONNX)
-    pipeline = sdk.build_pipeline("parity").add_model_step(model).deploy()
+    assert sdk.get_model("parity-model").version() == model.version()
+    config = joey.DeploymentConfigBuilder().replica_count(2).cpus(0.25).build()
+    pipeline = sdk.build_pipeline("parity").add_model_step(model).deploy(deployment_config=config)
     try:
         x = np.random.default_rng(42).normal(size=(7, 5)).astype(np.float32)
         result = pipeline.infer(pa.table({"dense_input": _fixed(x)}))
@@ -51,7 +53,9 @@ def test_upload_deploy_infer_status_undeploy_answer_alike(sdk: Any, tmp_path: Pa
         assert result.column_names[:3] == ["time", "in.dense_input", "out.dense_1"]
         got = np.array(result.column("out.dense_1").to_pylist(), dtype=np.float32)
         np.testing.assert_allclose(got, run_onnx(model_file, {"dense_input": x})["dense_1"], rtol=1e-6)
-        assert pipeline.status()["status"] == "Running"
+        status = pipeline.status()
+        assert status["status"] == "Running"
+        assert len(status["engine_lbs"]) == 2  # the config reached Serve: two replicas
         assert pipeline.url().endswith("/infer/parity/parity")
         assert "parity" in [w.name() for w in sdk.list_workspaces()]
     finally:

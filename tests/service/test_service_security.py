@@ -15,9 +15,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
-import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
@@ -104,14 +104,45 @@ def _service_tmp(service: Service) -> Path:
     return service.home.parent / "a" / "b" / "tmp"
 
 
-@pytest.fixture(scope="module")
-def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def service(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    """The whole module runs against the SQLite default and a real PostgreSQL."""
     root = tmp_path_factory.mktemp("security")
     (root / "a" / "b" / "tmp").mkdir(parents=True)
-    # SQLite whatever the environment says: the secrets-at-rest check reads its file
-    running = start_service(root / "home", {"TMPDIR": str(root / "a" / "b" / "tmp"), "JOEY_DATABASE_URL": ""})
-    yield running
-    stop_service(running)
+    with contextlib.ExitStack() as stack:
+        if request.param == "postgresql":
+            from support.postgres import fresh_database
+
+            database_url = stack.enter_context(fresh_database(request.getfixturevalue("postgres_url")))
+        else:
+            database_url = f"sqlite:///{root / 'home' / 'joey.db'}"
+        running = start_service(root / "home", {"TMPDIR": str(root / "a" / "b" / "tmp"),
+                                                "JOEY_DATABASE_URL": database_url})
+        running.database_url = database_url
+        yield running
+        stop_service(running)
+
+
+def _rows(service: Service, sql: str) -> list[tuple[Any, ...]]:
+    """Rows of the service's store, read directly (SQLite file or PostgreSQL)."""
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine(service.database_url)
+    try:
+        with engine.connect() as connection:
+            return [tuple(row) for row in connection.execute(sqlalchemy.text(sql))]
+    finally:
+        engine.dispose()
+
+
+def _tables(service: Service) -> list[str]:
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine(service.database_url)
+    try:
+        return list(sqlalchemy.inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
 
 
 def _ok(answer: httpx.Response, status: int = 200) -> Any:
@@ -266,6 +297,14 @@ def _after_models_list(cell: Cell) -> None:
         assert space.model["name"] in names and all(n.startswith(f"secret-{space.key}-") for n in names)
 
 
+def _after_list_versions(cell: Cell) -> None:
+    space, answer = cell.space, cell.answer
+    if answer.status_code == 200:
+        versions = answer.json()["versions"]
+        assert [v["name"] for v in versions] == [space.model["name"]] * len(versions)
+        assert space.model["version"] in [v["version"] for v in versions]
+
+
 def _upload_name(user: str, space: Space) -> str:
     return f"secret-{space.key}-up-{user}"
 
@@ -372,6 +411,8 @@ WORKSPACE_ENDPOINTS = [
     Endpoint("workspaces/add_user", "owner", _add_spare, _after_add_spare),
     Endpoint("workspaces/remove_user", "owner", _remove_spare, _after_remove_spare),
     Endpoint("models/list", "read", _call_json("models/list", _ref), _after_models_list),
+    Endpoint("models/list_versions", "read",
+             _call_json("models/list_versions", lambda s: _ref(s, name=s.model["name"])), _after_list_versions),
     Endpoint("models/upload_and_convert", "write", _upload_cell, _after_upload, success=202),
     Endpoint("pipelines/create", "write", _create_pipeline, _after_create_pipeline),
     Endpoint("pipelines/list", "read", _call_json("pipelines/list", _ref), _after_pipelines_list),
@@ -763,8 +804,7 @@ def test_an_upload_file_name_cannot_leave_the_upload_folder(world: World, tmp_pa
     home = world.service.home.resolve()
     for path in home.rglob("*"):
         assert home in path.resolve().parents, path
-    with sqlite3.connect(world.service.home / "joey.db") as db:
-        stored = [row[0] for row in db.execute("SELECT file_name FROM model_versions")]
+    stored = [row[0] for row in _rows(world.service, "SELECT file_name FROM model_versions")]
     assert stored and all("/" not in n and n not in ("", ".", "..") for n in stored), stored
 
 
@@ -805,11 +845,10 @@ def test_the_openapi_docs_answer(service: Service) -> None:
 def test_no_clear_secret_is_kept_in_the_store_or_the_log(world: World) -> None:
     secrets = [*world.issued, ADMIN_PASSWORD, *(password(u) for u in (*USERS, "spare"))]
     assert len(world.issued) > 10
-    with sqlite3.connect(world.service.home / "joey.db") as db:
-        tables = [row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
-        dump = "\n".join(f"{t}: {row!r}" for t in tables for row in db.execute(f'SELECT * FROM "{t}"'))
-        hashes = {row[0] for row in db.execute("SELECT token_hash FROM api_tokens")}
-        password_hashes = [row[0] for row in db.execute("SELECT password_hash FROM users")]
+    tables = _tables(world.service)
+    dump = "\n".join(f"{t}: {row!r}" for t in tables for row in _rows(world.service, f'SELECT * FROM "{t}"'))
+    hashes = {row[0] for row in _rows(world.service, "SELECT token_hash FROM api_tokens")}
+    password_hashes = [row[0] for row in _rows(world.service, "SELECT password_hash FROM users")]
     assert {"users", "api_tokens", "workspace_members"} <= set(tables)
     assert [s for s in secrets if s in dump] == []
     assert {hashlib.sha256(t.encode()).hexdigest() for t in world.issued} <= hashes
