@@ -91,14 +91,18 @@ def unplaceable(spec: DeploymentSpec) -> list[str]:
             continue
         wants = ", ".join(f"{name}={amount:g}" for name, amount in demand.items()) or "nothing"
         where = f" on a node labelled {labels}" if labels else ""
-        largest = ", ".join(
-            "{" + ", ".join(f"{k}={v:g}" for k, v in sorted((n.get("Resources") or {}).items())
-                            if k in ("CPU", "GPU", "memory") or k in demand)
-            + (f", labels {_user_labels(n)}" if _user_labels(n) else "") + "}"
-            for n in nodes)
+        have = ", ".join(_describe(node, demand) for node in nodes)
         problems.append(f"deployment {deployment.name!r} asks for {wants} per replica{where}; "
-                        f"no node of the Ray cluster has that (nodes: {largest})")
+                        f"no node of the Ray cluster has that (nodes: {have})")
     return problems
+
+
+def _describe(node: dict[str, Any], demand: dict[str, float]) -> str:
+    """A node's CPUs, GPUs, memory, the custom resources asked for, and its own labels."""
+    have = ", ".join(f"{k}={v:g}" for k, v in sorted((node.get("Resources") or {}).items())
+                     if k in ("CPU", "GPU", "memory") or k in demand)
+    labels = _user_labels(node)
+    return "{" + have + (f", labels {labels}" if labels else "") + "}"
 
 
 def _user_labels(node: dict[str, Any]) -> dict[str, str]:

@@ -69,7 +69,6 @@ class Accounts:
     """Users, tokens and roles over the store."""
 
     def __init__(self, store: Store) -> None:
-        self._store = store
         self._accounts = store.accounts
 
     # users
@@ -130,12 +129,9 @@ class Accounts:
         if not self._accounts.revoke_token(actor.user_id, token_id):
             raise EntityNotFoundError("token", str(token_id))
 
-    def authenticate(self, token: str | None) -> Principal:
-        """The principal a bearer token stands for; ``AuthenticationError`` otherwise."""
-        return self.authenticate_until(token)[0]
-
     def authenticate_until(self, token: str | None) -> tuple[Principal, datetime | None]:
-        """``authenticate``, and when the token expires (None: never)."""
+        """The principal a bearer token stands for, and when the token expires (None: never);
+        ``AuthenticationError`` otherwise."""
         if not token:
             raise AuthenticationError()
         found = self._accounts.token_by_hash(token_hash(token))
@@ -169,18 +165,20 @@ class Accounts:
         if role not in ROLES:
             raise InvalidRequestError(f"user_type: expected one of {list(ROLES)}, got {role!r}")
         user = self.user(email)
-        owners = [m.user_id for m in self._accounts.members(workspace_id) if m.role == OWNER]
-        if role != OWNER and owners == [user.id]:
+        if role != OWNER and self._only_owner(workspace_id, user.id):
             raise InvalidRequestError("user_type: a workspace keeps at least one owner: add another owner first")
         self._accounts.set_member(workspace_id, user.id, role)
 
     def remove(self, workspace_id: int, email: str) -> None:
         user = self.user(email)
-        owners = [m for m in self._accounts.members(workspace_id) if m.role == OWNER]
-        if [m.user_id for m in owners] == [user.id]:
+        if self._only_owner(workspace_id, user.id):
             raise InvalidRequestError("email: a workspace keeps at least one owner: add another owner first")
         if not self._accounts.remove_member(workspace_id, user.id):
             raise EntityNotFoundError("member", email, f"in workspace {workspace_id}")
+
+    def _only_owner(self, workspace_id: int, user_id: int) -> bool:
+        """The user is the workspace's one owner (a workspace keeps at least one)."""
+        return [m.user_id for m in self._accounts.members(workspace_id) if m.role == OWNER] == [user_id]
 
     def workspace_ids(self, actor: Principal) -> set[int] | None:
         """The workspaces the actor sees; None for all (an admin)."""

@@ -40,6 +40,7 @@ from joey.platform.accounts import COLLABORATOR, OWNER, Accounts, Principal
 from joey.platform.client import Client
 from joey.platform.context import Context
 from joey.platform.store import WorkspaceRow
+from joey.platform.workspace import Workspace
 from joey.service.auth import TokenCache
 from joey.tables.codec import write_body
 
@@ -183,7 +184,7 @@ def create_app(settings: Settings) -> FastAPI:
     def in_workspace(caller: Principal, workspace_id: int, write: bool = False) -> Client:
         row = workspace(caller, workspace_id, write)
         client = client_of(caller)
-        client.set_current_workspace(client.get_workspace(row.name))
+        client.set_current_workspace(Workspace(client._context, row))
         return client
 
     # -- auth and tokens -------------------------------------------------------------------
