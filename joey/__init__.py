@@ -26,9 +26,11 @@ __all__ = [
     "ModelConfigError",
     "ModelError",
     "ModelUploadError",
+    "NotSupportedRemotelyError",
     "OverCapacityError",
     "PipelineConfigError",
     "PipelineNotDeployedError",
+    "QuotaExceededError",
     "Settings",
     "UnsupportedMediaTypeError",
 ]

@@ -96,6 +96,12 @@ class Settings(BaseSettings):
     stops working within this many seconds."""
     request_timeout_s: float = 15.0
     """Default SDK inference timeout, as Wallaroo's."""
+    quotas: str = "unlimited"
+    """The installation's quotas (``joey.platform.quotas``) unless an admin set others through
+    the service: ``unlimited``, ``community`` (Wallaroo Community's: 2 users, 2 deployed
+    pipelines, 5 steps per pipeline, 32 CPU cores), or JSON such as
+    ``{"preset": "community", "max_users": 5}`` or ``{"max_cpu_cores": 8}``; read where
+    quotas are checked (a bad value fails the service's start, and each check)."""
 
     @property
     def resolved_database_url(self) -> str:

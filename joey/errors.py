@@ -26,6 +26,7 @@ so an error survives pickling across Ray actors unchanged.
     ├── PipelineNotDeployedError       409  inference on a pipeline that is not deployed
     ├── AuthenticationError            401  no, an unknown, an expired or a revoked token or password
     ├── PermissionDeniedError          403  the caller's role does not allow the action
+    ├── QuotaExceededError             403  over an installation quota; names limit, use, allowed
     ├── InvalidRequestError            400  a request about users or roles that cannot be done as asked
     └── ConflictError                  409  a user or workspace of that name exists already
 """
@@ -50,10 +51,12 @@ __all__ = [
     "ModelConfigError",
     "ModelError",
     "ModelUploadError",
+    "NotSupportedRemotelyError",
     "OverCapacityError",
     "PermissionDeniedError",
     "PipelineConfigError",
     "PipelineNotDeployedError",
+    "QuotaExceededError",
     "RayConnectionError",
     "RequiredAttributeMissing",
     "UnknownPathError",
@@ -82,6 +85,12 @@ class JoeyError(Exception):
     def __reduce__(self) -> tuple[Any, ...]:
         # Rebuild without calling __init__, so errors rebuilt from an HTTP body pickle too.
         return (_rebuild, (type(self), self.args, dict(self.__dict__)))
+
+    @classmethod
+    def _args_from_body(cls, body: dict[str, Any]) -> tuple[Any, ...] | None:  # noqa: ARG003 - a hook
+        """The structured fields an HTTP error body carries, for ``error_from_body``; None: only
+        the message (most errors)."""
+        return None
 
     def to_body(self) -> dict[str, Any]:
         """The JSON error body of the HTTP contract."""
@@ -381,6 +390,63 @@ class ConflictError(JoeyError):
     status = 409
 
 
+class QuotaExceededError(JoeyError):
+    """The action would go over one of the installation's quotas (``joey.platform.quotas``); it
+    was refused before anything was created. Names the limit, the use and the allowed value."""
+
+    status = 403
+
+    def __init__(self, limit: str, current: float, allowed: float, use: str, policy: str) -> None:
+        super().__init__(limit, current, allowed, use, policy)
+
+    @property
+    def limit(self) -> str:
+        """The quota's name: ``max_users``, ``max_deployed_pipelines``, ``max_steps_per_pipeline``
+        or ``max_cpu_cores``."""
+        return str(self.args[0])
+
+    @property
+    def current(self) -> float:
+        """The use the limit is compared with (for steps: the pipeline's)."""
+        return self.args[1]  # type: ignore[no-any-return]
+
+    @property
+    def allowed(self) -> float:
+        return self.args[2]  # type: ignore[no-any-return]
+
+    def _format(self) -> str:
+        return f"quota {self.args[0]!r} exceeded: {self.args[3]}, {self.args[2]:g} allowed ({self.args[4]})"
+
+    def to_body(self) -> dict[str, Any]:
+        return {**super().to_body(), "quota": {"limit": self.args[0], "current": self.args[1],
+                                               "allowed": self.args[2], "use": self.args[3],
+                                               "policy": self.args[4]}}
+
+    @classmethod
+    def _args_from_body(cls, body: dict[str, Any]) -> tuple[Any, ...] | None:
+        quota = body.get("quota")
+        if not isinstance(quota, dict):
+            return None
+        try:
+            return (str(quota["limit"]), quota["current"], quota["allowed"], str(quota["use"]),
+                    str(quota["policy"]))
+        except KeyError:
+            return None
+
+
+class NotSupportedRemotelyError(JoeyError):
+    """An SDK method that works in embedded mode but has no endpoint in the service yet."""
+
+    status = 501
+
+    def __init__(self, method: str) -> None:
+        super().__init__(method)
+
+    def _format(self) -> str:
+        return (f"{self.args[0]} works in embedded mode only; the joey service has no endpoint for it yet "
+                "(use the embedded SDK on the service's machine)")
+
+
 def _rebuild(cls: type[JoeyError], args: tuple[Any, ...], state: dict[str, Any]) -> JoeyError:
     error = cls.__new__(cls)
     Exception.__init__(error, *args)
@@ -404,6 +470,6 @@ def error_from_body(body: dict[str, Any]) -> JoeyError:
         return InferenceError(message) if body.get("source") == "engine" else JoeyError(message)
     # The rebuilt error keeps its class (so callers catch it) and the server's text.
     error = cls.__new__(cls)
-    Exception.__init__(error, message)
+    Exception.__init__(error, *(cls._args_from_body(body) or (message,)))
     error.__dict__["_text"] = message
     return error

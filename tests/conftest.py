@@ -54,6 +54,40 @@ def client(settings: Settings) -> Iterator[object]:
 
 
 @pytest.fixture(scope="session")
+def sdk_service(ray_serve: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """The control-plane service (``python -m joey.service``) deploying to the session's Ray and
+    Serve: what the SDK's remote mode talks to in the tests that run in both modes."""
+    import ray
+    from support.service_process import start_service, stop_service
+
+    service = start_service(tmp_path_factory.mktemp("sdk-service") / "home",
+                            {"JOEY_RAY_ADDRESS": ray.get_runtime_context().gcs_address,
+                             "JOEY_HTTP_PORT": str(ray_serve.http_port),
+                             "JOEY_ENVS_DIR": str(ray_serve.home / "envs")})
+    yield service
+    stop_service(service)
+
+
+@pytest.fixture
+def remote_client(sdk_service: object) -> Iterator[object]:
+    """A remote Client (``Client(api_endpoint=...)``) signed in to the service as its admin, in a
+    fresh workspace of its own; every Serve application is deleted after the test."""
+    import uuid
+
+    from ray import serve
+    from support.service_process import ADMIN_EMAIL, ADMIN_PASSWORD
+
+    from joey import Client
+
+    wl: object = Client(api_endpoint=sdk_service.url, auth_type="user_password",  # type: ignore[attr-defined]
+                        settings=Settings(user=ADMIN_EMAIL, password=ADMIN_PASSWORD))
+    wl.set_current_workspace(wl.create_workspace(f"t-{uuid.uuid4().hex[:12]}"))  # type: ignore[attr-defined]
+    yield wl
+    for name in list(serve.status().applications):
+        serve.delete(name)
+
+
+@pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """A throwaway PostgreSQL server on a free 127.0.0.1 port, shared by the session: the
     SQLAlchemy URL of its database ``joey`` (``support.postgres.fresh_database`` gives a

@@ -15,9 +15,11 @@ from typing import Any
 import click
 
 from joey.cli._common import JoeyGroup, State, emit, output_options, settings
+from joey.cli.dashboard import dashboard
 from joey.cli.head import start_head, stop_head
 from joey.cli.models import models
 from joey.cli.pipelines import infer, kuberay, logs, pipelines
+from joey.cli.quotas import quotas
 
 __all__ = ["cli", "main"]
 
@@ -109,6 +111,8 @@ cli.add_command(pipelines)
 cli.add_command(infer)
 cli.add_command(logs)
 cli.add_command(kuberay)
+cli.add_command(dashboard)
+cli.add_command(quotas)
 
 
 def main(argv: list[str] | None = None) -> Any:

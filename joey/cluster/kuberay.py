@@ -308,19 +308,13 @@ def reservations(plan: AppPlan) -> tuple[Reservation, ...]:
         else:
             fixed = int(options.get("num_replicas") or 0)
             counts = (fixed, fixed, fixed)
-        labels = tuple(sorted((str(k), str(v)) for k, v in (actor.get("label_selector") or {}).items()))
-        for key, value in labels:
-            if not _LABEL_VALUE.fullmatch(value):
-                # Ray's selector operators (!value, in(...)) name no one label to give a group.
-                raise ValueError(f"deployment {deployment.name!r}: label_selector {key}={value!r} is "
-                                 f"not a plain label value; the manifest gives worker groups plain labels")
         found.append(Reservation(
             deployment=deployment.name,
             cpus=float(actor.get("num_cpus") or 0),
             gpus=float(actor.get("num_gpus") or 0),
             memory=int(actor.get("memory") or 0),
             resources=tuple(sorted((str(k), float(v)) for k, v in (actor.get("resources") or {}).items())),
-            labels=labels,
+            labels=tuple(sorted((str(k), str(v)) for k, v in (actor.get("label_selector") or {}).items())),
             minimum=counts[0], initial=counts[1], maximum=counts[2],
         ))
     return tuple(found)
@@ -333,6 +327,11 @@ def worker_groups(plan: AppPlan) -> tuple[WorkerGroup, ...]:
     needing = [r for r in reservations(plan) if r.cpus or r.gpus or r.memory or r.resources or r.labels]
     kinds: dict[tuple[bool, tuple[tuple[str, str], ...]], list[Reservation]] = {}
     for reservation in needing:
+        for key, value in reservation.labels:
+            if not _LABEL_VALUE.fullmatch(value):
+                # Ray's selector operators (!value, in(...)) name no one label to give a group.
+                raise ValueError(f"deployment {reservation.deployment!r}: label_selector {key}={value!r} is "
+                                 f"not a plain label value; the manifest gives worker groups plain labels")
         kinds.setdefault((bool(reservation.gpus), reservation.labels), []).append(reservation)
     groups = []
     for (gpu, labels), members in sorted(kinds.items()):

@@ -59,6 +59,14 @@ def deployment_models(spec: DeploymentSpec) -> dict[str, tuple[ModelSpec, ...]]:
     return layout
 
 
+def reserved_cpus(spec: DeploymentSpec) -> float:
+    """CPU cores ``spec``'s application reserves with every Serve deployment (the ingress
+    included) at its most replicas: its fixed count, or its autoscaling maximum."""
+    from joey.cluster.kuberay import reservations
+
+    return sum(r.cpus * r.maximum for r in reservations(plan_app(spec)))
+
+
 def _demand(actor: dict[str, Any]) -> dict[str, float]:
     """What one replica reserves, in Ray's resource names."""
     demand = {"CPU": float(actor.get("num_cpus") or 0), "GPU": float(actor.get("num_gpus") or 0),

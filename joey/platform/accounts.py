@@ -25,6 +25,7 @@ from joey.errors import (
     InvalidRequestError,
     PermissionDeniedError,
 )
+from joey.platform.quotas import check_invite
 from joey.platform.store import Store, TokenRow, UserRow
 
 OWNER = "OWNER"
@@ -66,10 +67,13 @@ class IssuedToken:
 
 
 class Accounts:
-    """Users, tokens and roles over the store."""
+    """Users, tokens and roles over the store; ``quotas`` is ``JOEY_QUOTAS`` (``max_users``),
+    which the policy an admin set in the store overrides."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, quotas: str = "unlimited") -> None:
         self._accounts = store.accounts
+        self._store = store
+        self._quotas = quotas
 
     # users
 
@@ -87,8 +91,11 @@ class Accounts:
             raise PermissionDeniedError("invite users", "only an admin invites users")
         if password is not None and len(password) < 8:
             raise InvalidRequestError("password: expected at least 8 characters")
+        address = _email(email)
+        if self._accounts.get_user(address) is None:  # an existing user answers 409 below, quota or not
+            check_invite(self._store, self._quotas)
         try:
-            return self._accounts.create_user(_email(email), hash_password(password) if password else None)
+            return self._accounts.create_user(address, hash_password(password) if password else None)
         except ValueError as exc:
             raise ConflictError(str(exc)) from exc
 

@@ -221,6 +221,15 @@ class Client:
         pipelines: list[Pipeline] = self._workspace(workspace_id, workspace_name).pipelines()
         return Listing(pipelines, Pipeline.table_row, self._context.time_format)
 
+    # quotas
+    def get_quotas(self) -> dict[str, Any]:
+        """joey: the installation's quotas and what is used of them: ``preset``, ``source``
+        (``JOEY_QUOTAS`` or ``admin``), ``policy`` (each limit, None: none) and ``usage``
+        (users, deployed pipelines, the most steps of a deployed pipeline, CPU cores reserved)."""
+        from joey.platform.quotas import report
+
+        return report(self._context)
+
 
 def _plain(config: Any) -> Any:
     """A framework config as JSON-ready data (pydantic models dumped, others as given)."""

@@ -20,6 +20,7 @@ from joey.platform import steps as step_json
 from joey.platform.compat import ignored_argument
 from joey.platform.context import Context
 from joey.platform.models import ModelVersion
+from joey.platform.quotas import check_deploy, check_version
 from joey.platform.spec_builder import build_spec
 from joey.platform.store import PipelineRow, PipelineVersionRow, WorkspaceRow
 from joey.spec import DeploymentSpec
@@ -206,6 +207,7 @@ class Pipeline:
     # lifecycle
     def create_version(self) -> PipelineVersion:
         """Save the current steps as a new version (kept local until now)."""
+        check_version(self._context, self.name(), self._steps)
         self._version = self._context.store.add_pipeline_version(self._row.id, list(self._steps))
         self._context.audit("pipeline.version.create", "pipeline", self.name(), workspace_id=self._workspace.id,
                             object_id=self._row.id, version=self._version.version,
@@ -225,10 +227,15 @@ class Pipeline:
             ignored_argument("Pipeline.deploy", "pipeline_name",
                              f"joey deploys pipeline {self.name()!r} as the Serve application "
                              f"{self.app_name()!r}")
-        version = self._current_version()
         config = deployment_config or DeploymentConfig()
+        saved = self._version if self._version is not None and list(self._version.definition) == self._steps else None
+        # The spec and the quotas first: a deploy they refuse saves no version and starts nothing.
         spec = build_spec(self._context, self._workspace.name, self._workspace.id, self.name(),
-                          version.version, list(version.definition), config)
+                          saved.version if saved else "", list(self._steps), config)
+        check_deploy(self._context, self._row.id, spec)
+        version = self._current_version()
+        if saved is None:
+            spec = spec.model_copy(update={"pipeline_version": version.version})
         self._context.ensure_serve()
         _check_gpus(spec)
         _check_placeable(spec)

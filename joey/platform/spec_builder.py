@@ -205,6 +205,11 @@ def parse_definition(models: _Models, definition: list[dict[str, Any]]) -> tuple
     return spec_steps, validations
 
 
+def no_steps_error(pipeline: str) -> PipelineConfigError:
+    """What deploying a pipeline without a model step says, in either SDK mode."""
+    return PipelineConfigError(f"pipeline {pipeline!r} has no steps; add_model_step() first")
+
+
 def build_spec(
     context: Context,
     workspace: str,
@@ -218,7 +223,7 @@ def build_spec(
     models = _Models(context, workspace_id, pipeline, config)
     spec_steps, validations = parse_definition(models, definition)
     if not spec_steps:
-        raise PipelineConfigError(f"pipeline {pipeline!r} has no steps; add_model_step() first")
+        raise no_steps_error(pipeline)
     _check_chain(spec_steps)
     _check_validations(validations, spec_steps)
     placed, ingress, max_in_flight = place(spec_steps, config, lambda branch: branch.model.runtime in NATIVE_RUNTIMES)

@@ -14,14 +14,14 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
 import pyarrow as pa
 from fastapi import Depends, FastAPI, File, Form, Header, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.exceptions import HTTPException
 
@@ -29,6 +29,7 @@ from joey.autoscaling import DeploymentConfig
 from joey.config import Settings
 from joey.errors import (
     ConflictError,
+    DeploymentError,
     EntityNotFoundError,
     JoeyError,
     ModelUploadError,
@@ -39,9 +40,13 @@ from joey.platform import steps as step_json
 from joey.platform.accounts import COLLABORATOR, OWNER, Accounts, Principal
 from joey.platform.client import Client
 from joey.platform.context import Context
+from joey.platform.pipeline import Pipeline
+from joey.platform.quotas import check_version
 from joey.platform.store import WorkspaceRow
+from joey.platform.store.rows import row_to_json
 from joey.platform.workspace import Workspace
 from joey.service.auth import TokenCache
+from joey.service.quotas_api import quota_routes
 from joey.tables.codec import write_body
 
 API = "/v1/api"
@@ -103,6 +108,7 @@ class PipelineCreate(PipelineRef):
 
 
 class Deploy(PipelineRef):
+    version: str | None = Field(default=None, max_length=255, description="the version (default: the newest)")
     deployment_config: DeploymentConfig | None = Field(
         default=None, description="joey's DeploymentConfig (DeploymentConfigBuilder().build()) as JSON")
 
@@ -111,8 +117,35 @@ class ModelRef(WorkspaceRef):
     name: str = Field(max_length=255)
 
 
+class PipelineGet(PipelineRef):
+    version: str | None = Field(default=None, max_length=255, description="a version (default: the newest)")
+
+
 class LogsQuery(PipelineRef):
-    limit: int = Field(default=100, gt=0, le=100_000)
+    limit: int | None = Field(default=100, gt=0, le=100_000)
+    start_datetime: datetime | None = None
+    end_datetime: datetime | None = None
+    valid: bool | None = None
+    dataset: list[Annotated[str, Field(max_length=255)]] | None = Field(default=None, max_length=64)
+    dataset_exclude: list[Annotated[str, Field(max_length=255)]] | None = Field(default=None, max_length=64)
+    dataset_separator: str | None = Field(default=None, max_length=8)
+    arrow: bool = Field(default=False, description="answer an Arrow IPC file instead of JSON records")
+
+
+class MetricsQuery(PipelineRef):
+    start: datetime | None = None
+    end: datetime | None = None
+
+
+class ModelConfigure(ModelRef):
+    version: str = Field(max_length=255)
+    runtime: str | None = Field(default=None, max_length=64)
+    tensor_fields: list[Annotated[str, Field(max_length=255)]] | None = Field(default=None, max_length=1024)
+    filter_threshold: float | None = None
+    input_schema: str | None = Field(default=None, description="base64 of a serialized Arrow schema")
+    output_schema: str | None = Field(default=None, description="base64 of a serialized Arrow schema")
+    batch_config: str | None = Field(default=None, max_length=64)
+    dynamic_batching_config: dict[str, Any] | None = None
 
 
 class UploadMetadata(_Body):
@@ -136,7 +169,7 @@ Caller = Annotated[Principal, Depends(_principal)]
 def create_app(settings: Settings) -> FastAPI:
     """The service over ``settings``' store; creates the first admin when asked to."""
     base = Context(settings, interactive=False)
-    accounts = Accounts(base.store)
+    accounts = Accounts(base.store, settings.quotas)
     if settings.admin_email and settings.admin_password:
         accounts.ensure_admin(settings.admin_email, settings.admin_password.get_secret_value())
     tokens = TokenCache(accounts, settings.service_auth_cache_s)
@@ -168,6 +201,9 @@ def create_app(settings: Settings) -> FastAPI:
         return JSONResponse(body, status_code=500)
 
     app.state.tokens = tokens
+    from joey.service.dashboard import mount  # the web dashboard, under /dashboard/
+    mount(app, base, accounts, tokens)
+    app.include_router(quota_routes(base))
 
     def client_of(caller: Principal) -> Client:
         return Client._bound(base.acting(caller.email))
@@ -318,8 +354,7 @@ def create_app(settings: Settings) -> FastAPI:
                 input_schema=_schema(meta.input_schema, "input_schema"),
                 output_schema=_schema(meta.output_schema, "output_schema"))
         return {"insert_models": {"returning": [{"models": [{"id": version.id()}]}]},
-                "model_version": {"name": version.name(), "version": version.version(), "sha": version.sha(),
-                                  "runtime": version.config().runtime()}}
+                "model_version": _version(version._row)}
 
     @app.post(f"{API}/models/list_versions", tags=["models"])
     def list_versions(body: ModelRef, caller: Caller) -> dict[str, Any]:
@@ -328,14 +363,24 @@ def create_app(settings: Settings) -> FastAPI:
         versions = base.store.list_model_versions(row.id, body.name)
         if not versions:
             raise EntityNotFoundError("model", body.name, "in this workspace")
-        return {"versions": [{"id": v.id, "name": v.name, "version": v.version, "sha": v.sha, "runtime": v.runtime,
-                              "status": v.status, "created_at": v.created_at.isoformat()} for v in versions]}
+        return {"versions": [_version(v) for v in versions]}
+
+    @app.post(f"{API}/models/configure", tags=["models"])
+    def configure(body: ModelConfigure, caller: Caller) -> dict[str, Any]:
+        """``model.configure(...)``: the configured version."""
+        client = in_workspace(caller, body.workspace_id, write=True)
+        version = client.get_model(body.name, body.version).configure(
+            runtime=body.runtime, tensor_fields=body.tensor_fields, filter_threshold=body.filter_threshold,
+            input_schema=_schema(body.input_schema, "input_schema"),
+            output_schema=_schema(body.output_schema, "output_schema"), batch_config=body.batch_config,
+            dynamic_batching_config=body.dynamic_batching_config)
+        return {"model_version": _version(version._row)}
 
     @app.post(f"{API}/models/list", tags=["models"])
     def list_models(body: WorkspaceRef, caller: Caller) -> dict[str, Any]:
         row = workspace(caller, body.workspace_id)
-        return {"models": [{"id": m.id, "name": m.name, "versions": m.version_count,
-                            "created_at": m.created_at.isoformat(), "last_update_time": m.updated_at.isoformat()}
+        return {"models": [{**row_to_json(m), "versions": m.version_count,
+                            "last_update_time": m.updated_at.isoformat()}
                            for m in base.store.list_models(row.id)]}
 
     # -- pipelines -------------------------------------------------------------------------
@@ -348,18 +393,35 @@ def create_app(settings: Settings) -> FastAPI:
         if not isinstance(steps, list) or not steps:
             raise PipelineConfigError(f"definition.steps: expected a non-empty list, got {type(steps).__name__}")
         _check_steps(base, body.workspace_id, steps)
+        check_version(base, body.pipeline_id, steps)
         pipeline = client.build_pipeline(body.pipeline_id)
         version = base.store.add_pipeline_version(pipeline._row.id, steps)
         base.acting(caller.email).audit("pipeline.create", "pipeline", body.pipeline_id,
                                         workspace_id=body.workspace_id, object_id=pipeline._row.id,
                                         version=version.version)
         return {"pipeline_pk_id": pipeline._row.id, "pipeline_variant_pk_id": version.id,
-                "pipeline_variant_version": version.version}
+                "pipeline_variant_version": version.version, "pipeline": row_to_json(pipeline._row),
+                "version": row_to_json(version)}
+
+    @app.post(f"{API}/pipelines/build", tags=["pipelines"])
+    def build_pipeline(body: PipelineRef, caller: Caller) -> dict[str, Any]:
+        """``build_pipeline(name)``: the pipeline, created when new, with its newest version."""
+        return _pipeline(in_workspace(caller, body.workspace_id, write=True).build_pipeline(body.pipeline_id))
+
+    @app.post(f"{API}/pipelines/get", tags=["pipelines"])
+    def get_pipeline(body: PipelineGet, caller: Caller) -> dict[str, Any]:
+        """The pipeline with one version (default the newest) and the list of its versions."""
+        return _pipeline(in_workspace(caller, body.workspace_id).get_pipeline(body.pipeline_id, body.version))
 
     @app.post(f"{API}/pipelines/deploy", tags=["pipelines"])
     def deploy(body: Deploy, caller: Caller) -> dict[str, Any]:
-        pipeline = in_workspace(caller, body.workspace_id, write=True).get_pipeline(body.pipeline_id)
-        pipeline.deploy(deployment_config=body.deployment_config)
+        pipeline = in_workspace(caller, body.workspace_id, write=True).get_pipeline(body.pipeline_id, body.version)
+        try:
+            pipeline.deploy(deployment_config=body.deployment_config)
+        except JoeyError:
+            raise
+        except Exception as exc:  # Ray or Serve failing under the service: say so, not a bare 500
+            raise DeploymentError(body.pipeline_id, f"{type(exc).__name__}: {str(exc)[:500]}") from exc
         deployment = base.store.active_deployment(pipeline._row.id)
         return {"id": deployment.id if deployment else None, "url": pipeline.url()}
 
@@ -380,14 +442,24 @@ def create_app(settings: Settings) -> FastAPI:
     @app.post(f"{API}/pipelines/list", tags=["pipelines"])
     def list_pipelines(body: WorkspaceRef, caller: Caller) -> dict[str, Any]:
         row = workspace(caller, body.workspace_id)
-        return {"pipelines": [{"id": p.id, "name": p.name, "created_at": p.created_at.isoformat()}
-                              for p in base.store.list_pipelines(row.id)]}
+        return {"pipelines": [row_to_json(p) for p in base.store.list_pipelines(row.id)]}
 
     @app.post(f"{API}/pipelines/get_logs", tags=["pipelines"])
-    def logs(body: LogsQuery, caller: Caller) -> dict[str, Any]:
+    def logs(body: LogsQuery, caller: Caller) -> Any:
+        """``pipeline.logs(...)``: JSON records, or with ``arrow`` the Arrow table itself."""
         pipeline = in_workspace(caller, body.workspace_id).get_pipeline(body.pipeline_id)
-        table = pipeline.logs(limit=body.limit, arrow=True)
+        table = pipeline.logs(limit=body.limit, start_datetime=body.start_datetime, end_datetime=body.end_datetime,
+                              valid=body.valid, dataset=body.dataset, dataset_exclude=body.dataset_exclude,
+                              dataset_separator=body.dataset_separator, arrow=True)
+        if body.arrow:
+            return Response(write_body(table, "arrow")[0], media_type="application/vnd.apache.arrow.file")
         return {"records": json.loads(write_body(table, "json")[0])}
+
+    @app.post(f"{API}/pipelines/metrics", tags=["pipelines"])
+    def metrics(body: MetricsQuery, caller: Caller) -> dict[str, Any]:
+        """``pipeline.metrics(start, end)``: requests, rates and latency from the inference log."""
+        pipeline = in_workspace(caller, body.workspace_id).get_pipeline(body.pipeline_id)
+        return dict(_plain(pipeline.metrics(body.start, body.end)))
 
     @app.post(f"{API}/audit/list", tags=["audit"])
     def audit(body: WorkspaceRef, caller: Caller) -> dict[str, Any]:
@@ -463,6 +535,17 @@ def _model_refs(kind: str, body: dict[str, Any]) -> list[Any]:
     return []
 
 
+def _version(row: Any) -> dict[str, Any]:
+    """A model version as the remote SDK rebuilds it; where the artifact lies stays on the server."""
+    return {**row_to_json(row), "artifact_uri": ""}
+
+
+def _pipeline(pipeline: Pipeline) -> dict[str, Any]:
+    version = pipeline._version
+    return {"pipeline": row_to_json(pipeline._row), "version": row_to_json(version) if version else None,
+            "versions": [row_to_json(v._row) for v in pipeline.versions()]}
+
+
 def _token(row: Any) -> dict[str, Any]:
     return {"token_id": row.id, "name": row.name, "created_at": row.created_at.isoformat(),
             "expires_at": row.expires_at.isoformat() if row.expires_at else None,
@@ -470,9 +553,10 @@ def _token(row: Any) -> dict[str, Any]:
 
 
 def _workspace(context: Context, row: WorkspaceRow) -> dict[str, Any]:
+    models, pipelines = context.store.list_models(row.id), context.store.list_pipelines(row.id)
     return {"id": row.id, "name": row.name, "created_at": row.created_at.isoformat(), "archived": row.archived,
-            "models": [m.id for m in context.store.list_models(row.id)],
-            "pipelines": [p.id for p in context.store.list_pipelines(row.id)]}
+            "models": [m.id for m in models], "pipelines": [p.id for p in pipelines],
+            "model_names": [m.name for m in models], "pipeline_names": [p.name for p in pipelines]}
 
 
 def _plain(value: Any) -> Any:

@@ -10,6 +10,7 @@ import httpx
 import numpy as np
 import pyarrow as pa
 import pytest
+from support.sdk_modes import client_in_both_modes
 
 from joey.deployments.routing import hash_branches
 from joey.errors import PipelineConfigError, ValidationFailedError
@@ -36,6 +37,9 @@ def _split_names(result: pa.Table) -> list[str]:
 
 def _score(result: pa.Table, column: str = "out.dense_1") -> np.ndarray:
     return np.asarray(result.column(column).to_pylist(), dtype=np.float32).reshape(-1)
+
+
+client = client_in_both_modes()
 
 
 @pytest.fixture
@@ -202,7 +206,7 @@ def test_shadow_challengers_never_fail_or_slow_the_champion(client, three, tmp_p
     assert sorted(result.column("metadata.dropped")[0].as_py()) == ["b-sleeps", "z-raises"]
     # HTTP answers nested, challengers as their own groups
     response = httpx.post(pipeline.url(), content=write_body(pa.table({"tensor": _fixed(x)}), "arrow")[0],
-                          headers={"Content-Type": ARROW_FILE}, timeout=30)
+                          headers={"Content-Type": ARROW_FILE, **client.auth.auth_header()}, timeout=30)
     assert response.status_code == 200
     nested = read_body(response.content, "arrow")
     assert "out_challenger-a" in nested.column_names
@@ -248,7 +252,7 @@ def test_a_validation_failing_at_run_time_is_a_500_naming_it(client, three) -> N
     pipeline.add_validations(far=pl.col("in.tensor").list.get(100) > 0)
     pipeline.deploy()
     body = write_body(pa.table({"tensor": _fixed(_x(2))}), "arrow")[0]
-    response = httpx.post(pipeline.url(), content=body, headers={"Content-Type": ARROW_FILE}, timeout=30)
+    response = httpx.post(pipeline.url(), content=body, headers={"Content-Type": ARROW_FILE, **client.auth.auth_header()}, timeout=30)
     assert response.status_code == 500
     assert "validation 'far' failed" in response.json()["error"]
     with pytest.raises(ValidationFailedError, match="far"):

@@ -10,12 +10,15 @@ import httpx
 import numpy as np
 import pyarrow as pa
 import pytest
+from support.sdk_modes import client_in_both_modes
 
 from joey import DeploymentConfigBuilder
 from joey.tables import ARROW_FILE, read_body, write_body
 from joey.testing.onnx_models import mlp, run_onnx
 
 pytestmark = pytest.mark.ray
+
+client = client_in_both_modes()
 
 
 def _fixed(values: np.ndarray) -> pa.FixedSizeListArray:
@@ -68,10 +71,12 @@ def test_hot_swap_fails_no_request(client, models, fuse: bool | None) -> None:
     failures: list[str] = []
     answered: list[str] = []
 
+    auth = client.auth.auth_header()  # remote mode: inference needs the caller's token
+
     def client_thread() -> None:
         with httpx.Client(timeout=30) as http:
             while not stop.is_set():
-                response = http.post(pipeline.url(), content=body, headers={"Content-Type": ARROW_FILE})
+                response = http.post(pipeline.url(), content=body, headers={"Content-Type": ARROW_FILE, **auth})
                 if response.status_code != 200:
                     failures.append(f"{response.status_code}: {response.text[:200]}")
                     continue

@@ -8,10 +8,13 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
+from support.sdk_modes import client_in_both_modes
 
 from joey.testing.onnx_models import float64_linear, mlp, multi_io, run_onnx
 
 pytestmark = pytest.mark.ray
+
+client = client_in_both_modes()
 
 ROWS = 10_000
 
@@ -85,8 +88,8 @@ def test_arrow_chain_equals_onnxruntime_with_contract_types(fraud_chain) -> None
 def test_ray_handle_answers_the_flat_table(fraud_chain) -> None:
     from ray import serve
 
-    _pipeline, x, reference = fraud_chain
-    handle = serve.get_app_handle("default-fraud-chain")
+    pipeline, x, reference = fraud_chain
+    handle = serve.get_app_handle(pipeline.app_name())
     result = handle.infer.remote(pa.table({"tensor": _fixed(x[:100])})).result(timeout_s=30)
     assert result.schema.names == ["time", "in.tensor", "out.probability", "anomaly.count"]
     got = result.column("out.probability").combine_chunks().flatten().to_numpy()
@@ -105,7 +108,7 @@ def test_metadata_when_asked(fraud_chain) -> None:
     assert row["metadata.pipeline_version"] == pipeline.versions()[0].name()
     assert len(row["metadata.elapsed"]) == 3  # input handling + two steps
     assert row["metadata.dropped"] == []
-    assert row["metadata.partition"].startswith("default-fraud-chain#")
+    assert row["metadata.partition"].startswith(f"{pipeline.app_name()}#")
 
 
 def test_multi_input_multi_output_model(client, tmp_path: Path) -> None:
@@ -215,7 +218,7 @@ def test_fused_chain_runs_in_the_ingress_and_answers_the_same(client, tmp_path: 
     config = DeploymentConfigBuilder().fuse_steps().build()
     pipeline = client.build_pipeline("fused").add_model_step(m1).add_model_step(m2)
     pipeline.deploy(deployment_config=config)
-    assert list(serve.status().applications["default-fused"].deployments) == ["ingress"]
+    assert list(serve.status().applications[pipeline.app_name()].deployments) == ["ingress"]
     x = np.random.default_rng(23).normal(size=(100, 29)).astype(np.float32)
     result = pipeline.infer(pa.table({"tensor": _fixed(x)}), dataset=["out", "metadata"])
     expected = run_onnx(second, {"i2": run_onnx(first, {"dense_input": x})["o1"]})["score"]

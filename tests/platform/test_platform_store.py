@@ -42,6 +42,7 @@ TABLES = {
     "users",
     "api_tokens",
     "workspace_members",
+    "installation_settings",
 }
 
 
@@ -127,7 +128,7 @@ def test_migrations_create_the_tables_and_are_idempotent(database_url: str) -> N
             tuple(r) for r in connection.exec_driver_sql("SELECT version_num FROM alembic_version")
         ]
     assert tables == TABLES | {"alembic_version"}
-    assert revisions == [("0003",)]
+    assert revisions == [("0004",)]
     if sqlite:
         assert journal == ("wal",)
     first.close()

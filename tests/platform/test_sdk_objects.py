@@ -5,9 +5,12 @@ from __future__ import annotations
 import hashlib
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from support.service_process import ADMIN_EMAIL, ADMIN_PASSWORD, start_service, stop_service
 
 import joey
 from joey.config import Settings
@@ -15,10 +18,25 @@ from joey.errors import EntityNotFoundError, InvalidNameError, ModelConfigError,
 from joey.testing.onnx_models import mlp, multi_io
 
 
+@pytest.fixture(params=["embedded", "remote"])
+def connect(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Python that makes the Client under test, in this process or another: embedded over a
+    fresh JOEY_HOME, or remote, signed in to a fresh service as its admin. The same tests run
+    in both modes, so the two never drift. Nothing here deploys, so neither needs Ray."""
+    if request.param == "embedded":
+        yield f"joey.Client(settings=Settings(home={str(tmp_path / 'home')!r}))"
+        return
+    service = start_service(tmp_path / "service-home")
+    try:
+        yield (f"joey.Client(api_endpoint={service.url!r}, auth_type='user_password', "
+               f"settings=Settings(user={ADMIN_EMAIL!r}, password={ADMIN_PASSWORD!r}))")
+    finally:
+        stop_service(service)
+
+
 @pytest.fixture
-def offline(tmp_path: Path) -> joey.Client:
-    """A Client that never needs Ray (nothing here deploys)."""
-    return joey.Client(settings=Settings(home=tmp_path / "home"))
+def offline(connect: str) -> Any:
+    return eval(connect, {"joey": joey, "Settings": Settings})
 
 
 def test_workspaces(offline: joey.Client) -> None:
@@ -119,7 +137,7 @@ def test_pipeline_editing_and_versions(offline: joey.Client, tmp_path: Path) -> 
     assert pipeline.url().endswith("/infer/default/edit-me")
 
 
-def test_state_survives_the_process(offline: joey.Client, tmp_path: Path) -> None:
+def test_state_survives_the_process(offline: joey.Client, connect: str, tmp_path: Path) -> None:
     workspace = offline.get_workspace("kept", create_if_not_exist=True)
     offline.set_current_workspace(workspace)
     model = offline.upload_model("kept-model", mlp(tmp_path / "m.onnx")).configure(tensor_fields=["tensor"])
@@ -127,7 +145,7 @@ def test_state_survives_the_process(offline: joey.Client, tmp_path: Path) -> Non
     script = f"""
 import joey
 from joey.config import Settings
-c = joey.Client(settings=Settings(home={str(tmp_path / 'home')!r}))
+c = {connect}
 c.set_current_workspace(c.get_workspace("kept"))
 m = c.get_model("kept-model")
 p = c.get_pipeline("kept-pipe")

@@ -6,14 +6,17 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pytest
 from service_process import ADMIN_EMAIL, ADMIN_PASSWORD, Service
+from support.waiting import wait_until
 
 import joey
 from joey.config import Settings
@@ -57,6 +60,17 @@ def test_upload_deploy_infer_status_undeploy_answer_alike(sdk: Any, tmp_path: Pa
         assert status["status"] == "Running"
         assert len(status["engine_lbs"]) == 2  # the config reached Serve: two replicas
         assert pipeline.url().endswith("/infer/parity/parity")
+        # the inference log and its metrics, read the same way in both modes
+        wait_until(lambda: pipeline.logs(arrow=True).num_rows >= 7, timeout=30)
+        logged = pipeline.logs()
+        assert isinstance(logged, pd.DataFrame)
+        assert list(logged.columns[:3]) == ["time", "in.dense_input", "out.dense_1"]
+        np.testing.assert_allclose(np.sort(np.array(logged["out.dense_1"].tolist(), dtype=np.float32).ravel()),
+                                   np.sort(run_onnx(model_file, {"dense_input": x})["dense_1"].ravel()), rtol=1e-6)
+        assert pipeline.logs(valid=False).empty  # no validations, no anomalies
+        metrics = pipeline.metrics()
+        assert metrics["requests"] >= 1 and metrics["rows"] >= 7 and metrics["latency_ms"]["p50"] > 0
+        assert isinstance(metrics["start"], datetime)
         assert "parity" in [w.name() for w in sdk.list_workspaces()]
     finally:
         pipeline.undeploy()

@@ -5,12 +5,20 @@
   a collaborator or an owner writes; only an owner manages members; a non-member is told the
   workspace does not exist, in the very words used for a workspace that does not), and no
   answer to a user holds anything of a workspace the user is not in.
+- The Ray part of the matrix (``pytest.mark.ray``): ``pipelines/deploy``, ``pipelines/undeploy``
+  and the pipeline's HTTP inference route, for the 3 users and a caller without a token x 2
+  workspaces. A member deploys, undeploys and infers (200; the answer is the model's); a
+  non-member is refused (deploy/undeploy 404, as for a workspace that does not exist; inference
+  403), nothing of the workspace is in the answer, and the pipeline's state does not change; no
+  token, 401. These cells run on SQLite only, on a service of their own (``ray``; see
+  ``service``) that starts its own Ray at its first deploy: a deploy takes seconds, and whether
+  a caller may is decided before Ray is reached, by the code the cells above check on
+  PostgreSQL too. Refused callers go first, so that 4 deploys serve the 24 cells; whatever
+  runs at the end is undeployed.
 - Tokens: a created token works until revoked (2 s cache) or expired; a made-up or missing
   token answers Wallaroo's 401 body; the store and the service's log keep no clear secret.
 - Bad input answers a JSON 4xx naming the field and stores nothing; an upload's file name
   cannot write outside the upload folder; an upload past the limit answers 413.
-
-``pipelines/deploy`` and ``pipelines/undeploy`` start Ray and are left to the Ray tests.
 """
 
 from __future__ import annotations
@@ -26,10 +34,11 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import httpx
+import numpy as np
 import pytest
 from service_process import ADMIN_EMAIL, ADMIN_PASSWORD, Service, start_service, stop_service
 
-from joey.testing.onnx_models import mlp
+from joey.testing.onnx_models import mlp, run_onnx
 
 USERS = ("owner", "collab", "outsider")
 SPARE = "spare@example.com"
@@ -37,8 +46,6 @@ SPARE = "spare@example.com"
 OWNER, COLLABORATOR = "OWNER", "COLLABORATOR"
 GHOST_ID = 999_999
 ERROR_KEYS = {"code", "status", "error", "source"}
-EXCLUDED = {"/v1/api/pipelines/deploy", "/v1/api/pipelines/undeploy"}
-"""Endpoints the matrix leaves out: they start Ray."""
 
 
 def email(user: str) -> str:
@@ -106,7 +113,11 @@ def _service_tmp(service: Service) -> Path:
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def service(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
-    """The whole module runs against the SQLite default and a real PostgreSQL."""
+    """The whole module runs against the SQLite default and a real PostgreSQL; the Ray cells
+    (``test_ray_endpoint_by_role``) against a SQLite service of their own, ``ray``, which keeps
+    the test's TMPDIR: the service's Ray puts sockets under TMPDIR (HAProxy's admin socket, at
+    ``{TMPDIR}/joey-haproxy-*/{56-character node id}/admin.sock``, may have 97 characters at
+    most), and under the deep TMPDIR the others get (for the upload tests) Serve does not start."""
     root = tmp_path_factory.mktemp("security")
     (root / "a" / "b" / "tmp").mkdir(parents=True)
     with contextlib.ExitStack() as stack:
@@ -116,8 +127,10 @@ def service(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
             database_url = stack.enter_context(fresh_database(request.getfixturevalue("postgres_url")))
         else:
             database_url = f"sqlite:///{root / 'home' / 'joey.db'}"
-        running = start_service(root / "home", {"TMPDIR": str(root / "a" / "b" / "tmp"),
-                                                "JOEY_DATABASE_URL": database_url})
+        env = {"JOEY_DATABASE_URL": database_url}
+        if request.param != "ray":
+            env["TMPDIR"] = str(root / "a" / "b" / "tmp")
+        running = start_service(root / "home", env)
         running.database_url = database_url
         yield running
         stop_service(running)
@@ -339,6 +352,46 @@ def _after_create_pipeline(cell: Cell) -> None:
     assert stored == {s: s == space.name and answer.status_code == 200 for s in world.spaces}, stored
 
 
+def _build_pipeline(world: World, user: str, space: Space) -> httpx.Response:
+    return world.post("pipelines/build", user, json=_ref(space, pipeline_id=f"secret-{space.key}-built-{user}"))
+
+
+def _after_build_pipeline(cell: Cell) -> None:
+    world, user, space, answer = cell.world, cell.user, cell.space, cell.answer
+    built = f"secret-{space.key}-built-{user}"
+    stored = {s.name: built in world.pipeline_names(s) for s in world.spaces.values()}
+    assert stored == {s: s == space.name and answer.status_code == 200 for s in world.spaces}, stored
+    if answer.status_code == 200:
+        assert answer.json()["pipeline"]["name"] == built and answer.json()["version"] is None
+
+
+def _after_get_pipeline(cell: Cell) -> None:
+    space, answer = cell.space, cell.answer
+    if answer.status_code == 200:
+        got = answer.json()
+        assert got["pipeline"]["name"] == space.pipeline and got["pipeline"]["workspace_id"] == space.id
+        assert got["versions"] and got["version"] == got["versions"][0]
+
+
+def _configure(world: World, user: str, space: Space) -> httpx.Response:
+    return world.post("models/configure", user, json=_ref(space, name=space.model["name"],
+                                                          version=space.model["version"], filter_threshold=0.5))
+
+
+def _after_configure(cell: Cell) -> None:
+    space, answer = cell.space, cell.answer
+    if answer.status_code == 200:
+        version = answer.json()["model_version"]
+        assert (version["name"], version["version"]) == (space.model["name"], space.model["version"])
+        assert version["config"]["filter_threshold"] == 0.5 and version["artifact_uri"] == ""
+
+
+def _after_metrics(cell: Cell) -> None:
+    answer = cell.answer
+    if answer.status_code == 200:
+        assert answer.json()["requests"] == 0  # never deployed, never inferred
+
+
 def _after_pipelines_list(cell: Cell) -> None:
     space, answer = cell.space, cell.answer
     if answer.status_code == 200:
@@ -415,6 +468,12 @@ WORKSPACE_ENDPOINTS = [
              _call_json("models/list_versions", lambda s: _ref(s, name=s.model["name"])), _after_list_versions),
     Endpoint("models/upload_and_convert", "write", _upload_cell, _after_upload, success=202),
     Endpoint("pipelines/create", "write", _create_pipeline, _after_create_pipeline),
+    Endpoint("pipelines/build", "write", _build_pipeline, _after_build_pipeline),
+    Endpoint("pipelines/get", "read",
+             _call_json("pipelines/get", lambda s: _ref(s, pipeline_id=s.pipeline)), _after_get_pipeline),
+    Endpoint("pipelines/metrics", "read",
+             _call_json("pipelines/metrics", lambda s: _ref(s, pipeline_id=s.pipeline)), _after_metrics),
+    Endpoint("models/configure", "write", _configure, _after_configure),
     Endpoint("pipelines/list", "read", _call_json("pipelines/list", _ref), _after_pipelines_list),
     Endpoint("pipelines/get_logs", "read",
              _call_json("pipelines/get_logs", lambda s: _ref(s, pipeline_id=s.pipeline)), _after_logs),
@@ -441,6 +500,111 @@ def test_workspace_endpoint_by_role(world: World, user: str, workspace: str, end
     endpoint.after(Cell(world, user, space, answer))
     if role is None:
         # the answer about a workspace one is not in is the answer about one that does not exist
+        ghost = replace(space, id=GHOST_ID, name="no-such-workspace")
+        nowhere = endpoint.call(world, user, ghost)
+        assert nowhere.status_code == answer.status_code, nowhere.text
+        assert _masked(nowhere, ghost) == _masked(answer, space)
+
+
+# -- deploy, undeploy and the inference route (Ray behind the service; SQLite only) --------------
+
+TINY = {"cpus": 0.1}
+"""The cells' DeploymentConfig (as JSON): one replica of a tenth of a CPU."""
+INFER_ROWS = [[0.1, 0.2, 0.3, 0.4]]
+
+
+@dataclass(frozen=True)
+class RayEndpoint(Endpoint):
+    needs_running: bool = False
+    """The cell first makes sure the pipeline runs (an undeploy or an inference needs it to)."""
+    runs_after: Callable[[int, bool], bool] = lambda _status, running_before: running_before
+    """Whether the pipeline runs after the call, from the answer's status and whether it ran before."""
+
+
+def _running(world: World, space: Space) -> bool:
+    status = world.admin_json("status/get_deployment", workspace_id=space.id, pipeline_id=space.pipeline)
+    return bool(status["status"] == "Running")
+
+
+def _deploy_cell(world: World, user: str, space: Space) -> httpx.Response:
+    return world.post("pipelines/deploy", user, json=_ref(space, pipeline_id=space.pipeline, deployment_config=TINY))
+
+
+def _after_deploy(cell: Cell) -> None:
+    space, answer = cell.space, cell.answer
+    if answer.status_code == 200:
+        assert answer.json()["url"].endswith(f"/infer/{space.name}/{space.pipeline}"), answer.text
+        assert isinstance(answer.json()["id"], int), answer.text
+
+
+def _infer_cell(world: World, user: str, space: Space) -> httpx.Response:
+    url = world.admin_json("pipelines/url", workspace_id=space.id, pipeline_id=space.pipeline)["url"]
+    headers = {"Authorization": f"Bearer {world.tokens[user]}"} if user else {}
+    return httpx.post(url, json=[{"dense_input": row} for row in INFER_ROWS], headers=headers, timeout=60)
+
+
+def _after_infer(cell: Cell) -> None:
+    space, answer = cell.space, cell.answer
+    if answer.status_code != 200:
+        return
+    # the world's model of this workspace, made again (the sha says it is the same file)
+    model = mlp(cell.world.service.home.parent / f"infer-{space.key}.onnx", n_in=4, hidden=3,
+                seed="ab".index(space.key))
+    assert hashlib.sha256(model.read_bytes()).hexdigest() == space.model["sha"]
+    want = run_onnx(model, {"dense_input": np.array(INFER_ROWS, dtype=np.float32)})["dense_1"]
+    got = [row["out"]["dense_1"] for row in answer.json()]
+    np.testing.assert_allclose(np.array(got, dtype=np.float32), want, rtol=1e-6)
+
+
+INFERENCE = RayEndpoint("infer", "read", _infer_cell, _after_infer, denied=403, needs_running=True)
+"""The pipeline's HTTP route (``POST {Serve}/infer/<workspace>/<pipeline>``), not a REST path:
+the ingress asks the service (``auth/check_inference``) whether the token's user is a member."""
+RAY_ENDPOINTS = [
+    RayEndpoint("pipelines/deploy", "write", _deploy_cell, _after_deploy,
+                runs_after=lambda status, running_before: status == 200 or running_before),
+    INFERENCE,
+    RayEndpoint("pipelines/undeploy", "write",
+                _call_json("pipelines/undeploy", lambda s: _ref(s, pipeline_id=s.pipeline)), needs_running=True,
+                runs_after=lambda status, running_before: status != 200 and running_before),
+]
+RAY_CALLERS: dict[str, tuple[str | None, ...]] = {"ws-a": (None, "outsider", "collab", "owner"),
+                                                  "ws-b": (None, "owner", "collab", "outsider")}
+"""Each workspace's callers (``None``: no token), the refused ones first: a refused deploy finds
+the pipeline not deployed and a refused undeploy finds it running, for 4 real deploys in all
+(an allowed deploy of a running pipeline redeploys it; the second allowed undeploy of ws-a
+deploys it again first)."""
+
+
+@pytest.fixture(scope="module")
+def ray_pipelines(world: World) -> Iterator[None]:
+    """Whatever the Ray cells leave deployed is undeployed when they end, before the service
+    (and the Ray it started) stops: no Serve application outlives the cells."""
+    yield
+    for space in world.spaces.values():
+        if _running(world, space):
+            world.admin_json("pipelines/undeploy", workspace_id=space.id, pipeline_id=space.pipeline)
+    assert not any(_running(world, s) for s in world.spaces.values())
+
+
+@pytest.mark.ray
+@pytest.mark.usefixtures("ray_pipelines")
+@pytest.mark.parametrize("service", ["ray"], indirect=True)
+@pytest.mark.parametrize(("endpoint", "workspace", "user"),
+                         [(e, w, u) for e in RAY_ENDPOINTS for w, users in RAY_CALLERS.items() for u in users],
+                         ids=lambda v: v.path if isinstance(v, Endpoint) else v or "no-token")
+def test_ray_endpoint_by_role(world: World, endpoint: RayEndpoint, workspace: str, user: str | None) -> None:
+    role = world.members[workspace].get(user) if user else None
+    space = world.spaces[workspace]
+    if endpoint.needs_running and not _running(world, space):
+        world.admin_json("pipelines/deploy", workspace_id=space.id, pipeline_id=space.pipeline,
+                         deployment_config=TINY)
+    running_before = _running(world, space)
+    answer = endpoint.call(world, user, space)
+    assert answer.status_code == (endpoint.expected(role) if user else 401), f"{user} ({role}) {answer.text}"
+    check_answer(world, user, answer)
+    endpoint.after(Cell(world, user, space, answer))
+    assert _running(world, space) == endpoint.runs_after(answer.status_code, running_before)
+    if user and role is None and endpoint is not INFERENCE:
         ghost = replace(space, id=GHOST_ID, name="no-such-workspace")
         nowhere = endpoint.call(world, user, ghost)
         assert nowhere.status_code == answer.status_code, nowhere.text
@@ -522,6 +686,17 @@ def _cell_workspace_create(world: World, user: str) -> None:
     assert listed["users"] == [{"user_id": listed["users"][0]["user_id"], "email": email(user), "user_type": OWNER}]
 
 
+def _cell_get_quotas(world: World, user: str) -> None:
+    answer = world.post("admin/get_quotas", user)
+    assert answer.status_code == 403 and answer.json()["kind"] == "PermissionDeniedError", answer.text
+
+
+def _cell_set_quotas(world: World, user: str) -> None:
+    answer = world.post("admin/set_quotas", user, json={"preset": "community"})
+    assert answer.status_code == 403 and answer.json()["kind"] == "PermissionDeniedError", answer.text
+    assert world.admin_json("admin/get_quotas")["source"] == "JOEY_QUOTAS"  # still no admin's policy
+
+
 ACCOUNT_ENDPOINTS: dict[str, Callable[[World, str], None]] = {
     "workspaces/list": _cell_workspaces_list,
     "users/query": _cell_users_query,
@@ -532,6 +707,8 @@ ACCOUNT_ENDPOINTS: dict[str, Callable[[World, str], None]] = {
     "auth/whoami": _cell_whoami,
     "auth/login": _cell_login,
     "workspaces/create": _cell_workspace_create,
+    "admin/get_quotas": _cell_get_quotas,
+    "admin/set_quotas": _cell_set_quotas,
 }
 
 
@@ -556,7 +733,8 @@ def test_account_endpoint_by_user(world: World, user: str, path: str, monkeypatc
 def test_the_matrix_covers_every_endpoint(service: Service) -> None:
     paths = set(_ok(httpx.get(f"{service.url}/v1/api/openapi.json"))["paths"])
     covered = {f"/v1/api/{e.path}" for e in WORKSPACE_ENDPOINTS} | {f"/v1/api/{p}" for p in ACCOUNT_ENDPOINTS}
-    assert paths - EXCLUDED == covered
+    covered |= {f"/v1/api/{e.path}" for e in RAY_ENDPOINTS if e is not INFERENCE}
+    assert paths == covered
 
 
 # -- tokens -------------------------------------------------------------------------------------

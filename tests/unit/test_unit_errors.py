@@ -24,10 +24,12 @@ from joey.errors import (
     ModelConfigError,
     ModelError,
     ModelUploadError,
+    NotSupportedRemotelyError,
     OverCapacityError,
     PermissionDeniedError,
     PipelineConfigError,
     PipelineNotDeployedError,
+    QuotaExceededError,
     RayConnectionError,
     RequiredAttributeMissing,
     UnknownPathError,
@@ -64,6 +66,8 @@ EXAMPLES: dict[str, JoeyError] = {
     "InvalidRequestError": InvalidRequestError("role: expected one of ['OWNER', 'COLLABORATOR'], got 'BOSS'"),
     "ConflictError": ConflictError("workspace_name: workspace 'ws' already exists"),
     "PermissionDeniedError": PermissionDeniedError("add users", "only an owner of workspace 'ws' may"),
+    "NotSupportedRemotelyError": NotSupportedRemotelyError("Pipeline.export_logs"),
+    "QuotaExceededError": QuotaExceededError("max_deployed_pipelines", 2, 2, "2 deployed", "preset community"),
 }
 
 PUBLIC_CLASSES = [name for name in errors.__all__ if name != "error_from_body"]
@@ -113,6 +117,8 @@ def test_round_trips_through_pickle(name: str, dumps, loads) -> None:
         (PermissionDeniedError, 403),
         (InvalidRequestError, 400),
         (ConflictError, 409),
+        (QuotaExceededError, 403),
+        (NotSupportedRemotelyError, 501),
         (JoeyError, 500),
     ],
 )
@@ -186,6 +192,20 @@ def test_error_from_body_rebuilds_class_and_message(name: str) -> None:
     assert str(rebuilt) == str(error)
     assert rebuilt.status == error.status
     assert rebuilt.to_body()["error"] == error.to_body()["error"]
+
+
+def test_quota_exceeded_names_limit_use_and_allowed_and_keeps_them_through_a_body() -> None:
+    error = EXAMPLES["QuotaExceededError"]
+    assert str(error) == "quota 'max_deployed_pipelines' exceeded: 2 deployed, 2 allowed (preset community)"
+    rebuilt = error_from_body(error.to_body())
+    for copy in (error, rebuilt, pickle.loads(pickle.dumps(rebuilt))):
+        assert isinstance(copy, QuotaExceededError)
+        assert (copy.limit, copy.current, copy.allowed) == ("max_deployed_pipelines", 2, 2)
+        assert str(copy) == str(error)
+    cores = QuotaExceededError("max_cpu_cores", 0.5, 1.0, "0.5 cores reserved, pipeline 'big' asks 2",
+                               "JOEY_QUOTAS")
+    assert str(cores) == ("quota 'max_cpu_cores' exceeded: 0.5 cores reserved, pipeline 'big' asks 2, "
+                          "1 allowed (JOEY_QUOTAS)")
 
 
 def test_error_from_body_with_an_unknown_kind_falls_back_by_source() -> None:

@@ -27,9 +27,11 @@ PUBLIC_API = [
     "ModelConfigError",
     "ModelError",
     "ModelUploadError",
+    "NotSupportedRemotelyError",
     "OverCapacityError",
     "PipelineConfigError",
     "PipelineNotDeployedError",
+    "QuotaExceededError",
     "Settings",
     "UnsupportedMediaTypeError",
 ]

@@ -196,3 +196,13 @@ class WorkspaceMember(Base):
     workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id"), primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
     role: Mapped[str] = mapped_column(String(16))
+
+
+class InstallationSetting(Base):
+    """An installation-wide setting an admin changed at run time (``quotas``), as JSON."""
+
+    __tablename__ = "installation_settings"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[Any] = mapped_column(JSON())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -6,9 +6,11 @@ load, or mutates the database by accident. Datetimes are timezone-aware UTC.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
+
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -133,3 +135,25 @@ class MemberRow:
     user_id: int
     email: str
     role: str
+
+
+def row_to_json(row: Any) -> dict[str, Any]:
+    """A row as JSON-ready values (datetimes in ISO 8601): what the service answers."""
+    return {f.name: _json_value(getattr(row, f.name)) for f in fields(row)}
+
+
+def row_from_json(cls: type[R], data: dict[str, Any]) -> R:
+    """The row ``row_to_json`` wrote (keys it does not know are ignored): what the remote SDK reads."""
+    values = {}
+    for f in fields(cls):  # type: ignore[arg-type]
+        if f.name not in data:
+            continue
+        value = data[f.name]
+        if value is not None and "datetime" in str(f.type):
+            value = datetime.fromisoformat(value)
+        values[f.name] = value
+    return cls(**values)
+
+
+def _json_value(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value

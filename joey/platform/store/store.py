@@ -30,6 +30,7 @@ from joey.platform.store.models import (
     AuditEvent,
     Base,
     Deployment,
+    InstallationSetting,
     Model,
     ModelVersion,
     Pipeline,
@@ -415,6 +416,36 @@ class Store:
         """Every deployment of the pipeline, newest first."""
         with self._read.begin() as session:
             return [_deployment_row(d) for d in session.scalars(_deployments(pipeline_id))]
+
+    def active_deployments(self) -> list[DeploymentRow]:
+        """Every pipeline's active deployment (as ``active_deployment``), by pipeline id."""
+        stmt = select(Deployment).where(Deployment.ended_at.is_(None)).order_by(Deployment.id.desc())
+        with self._read.begin() as session:
+            newest: dict[int, DeploymentRow] = {}
+            for found in session.scalars(stmt):
+                newest.setdefault(found.pipeline_id, _deployment_row(found))
+            return [newest[pipeline_id] for pipeline_id in sorted(newest)]
+
+    # installation settings
+
+    def get_setting(self, key: str) -> Any:
+        """The installation setting ``key`` (JSON) an admin set, or None."""
+        with self._read.begin() as session:
+            found = session.get(InstallationSetting, key)
+            return None if found is None else copy.deepcopy(found.value)
+
+    def set_setting(self, key: str, value: Any) -> None:
+        """Set the installation setting ``key`` to ``value`` (JSON); None removes it."""
+        with self._write.begin() as session:
+            found = session.get(InstallationSetting, key)
+            if value is None:
+                if found is not None:
+                    session.delete(found)
+            elif found is None:
+                session.add(InstallationSetting(key=key, value=copy.deepcopy(value), updated_at=_now()))
+            else:
+                found.value = copy.deepcopy(value)
+                found.updated_at = _now()
 
 
 # engine and migrations
