@@ -81,7 +81,7 @@ def haproxy_env(settings: Settings, folder: Path | None = None) -> dict[str, str
     if binary is None:
         return {}
     if folder is None:
-        folder = Path(tempfile.mkdtemp(prefix="joey-haproxy-"))
+        folder = Path(tempfile.mkdtemp(prefix="joey-haproxy-", dir=_short_temp_dir()))
         atexit.register(shutil.rmtree, folder, True)
     else:
         folder.mkdir(parents=True, exist_ok=True)
@@ -143,3 +143,16 @@ def _free_port(host: str) -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind((host, 0))
         return int(probe.getsockname()[1])
+
+
+HAPROXY_FOLDER_MAX = 97 - len("/") - 56 - len("/admin.sock")
+"""The longest folder for HAProxy's files: its admin socket path must fit in 97 characters."""
+
+
+def _short_temp_dir() -> str:
+    """The temp dir, unless ``TMPDIR`` is too long for HAProxy's socket path (``/var/tmp``
+    already is): then ``/tmp``."""
+    base = tempfile.gettempdir()
+    if len(base) + len("/joey-haproxy-12345678") <= HAPROXY_FOLDER_MAX:
+        return base
+    return "/tmp"

@@ -8,6 +8,7 @@ within ``cache_s``. The data plane never reads the control plane's database.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import time
 
@@ -37,7 +38,9 @@ class InferenceGate:
                 self._known.clear()
             self._known[key] = cached
         if cached[1] is not None:
-            raise cached[1]
+            # a copy without traceback: re-raising the one cached object would grow its traceback
+            # on every refused request and share it between concurrent requests
+            raise copy.copy(cached[1]).with_traceback(None)
 
     async def _ask(self, authorization: str) -> JoeyError | None:
         if self._client is None:

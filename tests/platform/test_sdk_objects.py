@@ -153,3 +153,11 @@ print(m.sha(), m.version(), m.config().tensor_fields(), len(p.steps()), len(p.ve
 """
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120)
     assert out.stdout.split() == [model.sha(), model.version(), "['tensor']", "1", "1"]
+
+
+def test_quotas_read_alike(offline: joey.Client) -> None:
+    quotas = offline.get_quotas()
+    assert set(quotas) == {"preset", "source", "policy", "usage"}
+    assert quotas["preset"] == "unlimited" and quotas["source"] == "JOEY_QUOTAS"
+    assert all(limit is None for limit in quotas["policy"].values())
+    assert quotas["usage"]["deployed_pipelines"] == 0

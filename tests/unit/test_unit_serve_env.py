@@ -80,3 +80,16 @@ def _alive(pid: int) -> bool:
     except (FileNotFoundError, ProcessLookupError):
         return False
     return state != "Z"
+
+
+def test_a_long_temp_dir_still_leaves_room_for_haproxy_s_socket(monkeypatch: pytest.MonkeyPatch) -> None:
+    """HAProxy refuses an admin socket path over 97 characters, and Serve then fails to start:
+    with TMPDIR=/var/tmp (or a test's deep temp dir) joey's HAProxy files go to /tmp."""
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", "/var/tmp/a-rather-long-temporary-directory")
+    env = serve_env.haproxy_env(Settings())
+    socket = Path(env["RAY_SERVE_HAPROXY_SOCKET_PATH"]).parent / ("x" * 56) / "admin.sock"
+    assert len(str(socket)) <= 97, socket
+    monkeypatch.setattr(tempfile, "tempdir", "/tmp")
+    assert serve_env.haproxy_env(Settings())["RAY_SERVE_HAPROXY_SOCKET_PATH"].startswith("/tmp/joey-haproxy-")

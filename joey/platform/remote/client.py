@@ -97,6 +97,10 @@ class RemoteClient:
     def list_users(self) -> list[dict[str, Any]]:
         return list(self._api.post("users/query", {})["users"])
 
+    def get_quotas(self) -> dict[str, Any]:
+        """The installation's quotas and their use, as embedded (``admin/get_quotas``: admins)."""
+        return dict(self._api.post("admin/get_quotas", {}))
+
     # models
     def upload_model(self, name: str, path: str | Path, framework: Any = None,
                      input_schema: pa.Schema | None = None, output_schema: pa.Schema | None = None,
