@@ -165,9 +165,9 @@ def metrics(pipeline: Pipeline, selected: Period, now: datetime | None = None) -
 
 def series(pipeline: Pipeline, selected: Period, now: datetime | None = None) -> dict[str, Any]:
     """The charts' data: per bucket of the period, requests/s, rows/s and p50/p95/p99 ms
-    (``logs.metrics_series``: ``pipeline.metrics()``'s reading and formula per bucket)."""
+    (``pipeline.metrics_series``: ``pipeline.metrics()``'s reading and formula per bucket)."""
     start, end = window(selected, now)
-    buckets = log_queries.metrics_series(pipeline._log_dir(), start, end, selected.buckets)
+    buckets = pipeline.metrics_series(start, end, selected.buckets)
     return {
         "period": selected.key, "start": start.isoformat(), "end": end.isoformat(),
         "t": [b["start"].timestamp() for b in buckets],
