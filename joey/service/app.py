@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import pyarrow as pa
-from fastapi import Depends, FastAPI, File, Form, Header, Request, UploadFile
+from fastapi import FastAPI, File, Form, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -45,11 +45,10 @@ from joey.platform.quotas import check_version
 from joey.platform.store import WorkspaceRow
 from joey.platform.store.rows import row_to_json
 from joey.platform.workspace import Workspace
-from joey.service.auth import TokenCache
+from joey.service.auth import API, Caller, TokenCache
 from joey.service.quotas_api import quota_routes
 from joey.tables.codec import write_body
 
-API = "/v1/api"
 CHUNK = 1 << 20
 MAX_TOKEN_LIFETIME_S = 10 * 366 * 24 * 3600
 
@@ -155,15 +154,6 @@ class UploadMetadata(_Body):
     input_schema: str | None = None
     output_schema: str | None = None
     visibility: str | None = None
-
-
-def _principal(request: Request, authorization: Annotated[str | None, Header()] = None) -> Principal:
-    """The signed-in user of a request (401 without a valid bearer token)."""
-    tokens: TokenCache = request.app.state.tokens
-    return tokens.principal(authorization)
-
-
-Caller = Annotated[Principal, Depends(_principal)]
 
 
 def create_app(settings: Settings) -> FastAPI:

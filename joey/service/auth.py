@@ -10,9 +10,25 @@ from __future__ import annotations
 import threading
 import time
 from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
 
 from joey.errors import AuthenticationError
 from joey.platform.accounts import Accounts, Principal, token_hash
+
+API = "/v1/api"
+"""Where every REST endpoint of the service lives."""
+
+
+def _principal(request: Request, authorization: Annotated[str | None, Header()] = None) -> Principal:
+    """The signed-in user of a request (401 without a valid bearer token), from the app's cache."""
+    tokens: TokenCache = request.app.state.tokens
+    return tokens.principal(authorization)
+
+
+Caller = Annotated[Principal, Depends(_principal)]
+"""An endpoint's argument for the signed-in user (every endpoint but login takes one)."""
 
 
 class TokenCache:

@@ -3,9 +3,9 @@ force with what is used of it, and set (or reset) the installation's policy at r
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from joey.errors import InvalidRequestError, PermissionDeniedError
@@ -13,18 +13,7 @@ from joey.platform import quotas
 from joey.platform.accounts import Principal
 from joey.platform.context import Context
 from joey.platform.quotas import QuotaPolicy
-from joey.service.auth import TokenCache
-
-API = "/v1/api"
-
-
-def _caller(request: Request, authorization: Annotated[str | None, Header()] = None) -> Principal:
-    """The signed-in user, from the app's token cache (as every other endpoint's)."""
-    tokens: TokenCache = request.app.state.tokens
-    return tokens.principal(authorization)
-
-
-Caller = Annotated[Principal, Depends(_caller)]
+from joey.service.auth import API, Caller
 
 
 class QuotasSet(BaseModel):
