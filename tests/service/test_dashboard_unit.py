@@ -222,3 +222,11 @@ def test_the_service_dashboard_signs_in_its_users_and_hides_other_workspaces(tmp
 
     wait_until(lambda: whoami(issued) == 401, timeout=10)  # the service trusts a checked token for 2 s
     assert whoami(api_token) == 200  # a pasted or API token is never revoked by logging out
+
+    admin_browser = TestClient(app, base_url="http://127.0.0.1:8080")
+    assert admin_browser.post("/dashboard/login", data={"email": "admin@example.com",
+                                                        "password": "admin-pass-1"}).status_code == 200
+    admin_home = admin_browser.get("/dashboard/").text
+    assert admin_home.count('id="quotas"') == 1  # admins see the use against the limits, once
+    assert "<title>Workspaces · joey dashboard</title>" in admin_home
+
